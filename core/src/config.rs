@@ -1,0 +1,753 @@
+//! The plugin configuration: the JSON in Envoy's `configuration` / Istio's `pluginConfig`, parsed and
+//! checked once. Every error names the field (`cookie.keys[0].secret: ...`). Unknown fields are errors,
+//! so a typo never silently falls back to a default.
+
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec;
+use alloc::vec::Vec;
+use core::fmt;
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine as _;
+use serde::Deserialize;
+
+use crate::oidc::Alg;
+use crate::policy::path::{normalize_path, PublicPaths};
+use crate::policy::redirect::validate_redirect;
+use crate::request::AbsoluteUrl;
+use crate::session::cookie::CookieAttributes;
+use crate::session::keyring::{KeyRing, KeyRingError};
+use crate::session::Secret;
+
+/// Why a configuration was refused. Each names the field it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    /// Not valid JSON, a wrong type, a missing required field or an unknown field (serde's message names
+    /// it, with line and column).
+    Json(String),
+    /// A field is present but its value is not acceptable.
+    Invalid {
+        /// Dotted path of the field, e.g. `cookie.keys[0].secret`.
+        field: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Json(m) => write!(f, "invalid plugin configuration: {m}"),
+            ConfigError::Invalid { field, problem } => {
+                write!(f, "invalid plugin configuration: {field}: {problem}")
+            }
+        }
+    }
+}
+
+fn invalid(field: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        field: field.into(),
+        problem: problem.into(),
+    }
+}
+
+/// How we authenticate to the token endpoint (OIDC Core §9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// HTTP Basic with the form-encoded id and secret (RFC 6749 §2.3.1).
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the form body.
+    ClientSecretPost,
+    /// A public client: `client_id` in the body, PKCE alone proves possession.
+    None,
+}
+
+/// Which ID-token claims fill the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimNames {
+    /// Claim for `X-Forwarded-User` (default `sub`).
+    pub user: String,
+    /// Claim for the email (default `email`).
+    pub email: String,
+    /// Claim for groups (default `groups`): an array of strings, or one string.
+    pub groups: String,
+    /// Claim for the display name (default `name`).
+    pub name: String,
+    /// Claim for the preferred username (default `preferred_username`).
+    pub preferred_username: String,
+}
+
+/// The checked configuration.
+#[derive(Debug)]
+pub struct Config {
+    /// The OpenID issuer, exactly as it appears in `iss`.
+    pub issuer: String,
+    /// Envoy cluster (host-shim: logical name) through which the IdP is reached.
+    pub idp_cluster: String,
+    /// OAuth client id.
+    pub client_id: String,
+    /// OAuth client secret (absent for public clients).
+    pub client_secret: Option<Secret>,
+    /// Token endpoint authentication.
+    pub client_auth: ClientAuth,
+    /// Fixed redirect URI; derived from the request's scheme and host when absent.
+    pub redirect_url: Option<String>,
+    /// Space-joined scopes.
+    pub scope: String,
+    /// Endpoint prefix, e.g. `/oauth2`.
+    pub prefix: String,
+    /// Session cookie name; login cookies are `<name>_login_<id>`.
+    pub cookie_name: String,
+    /// `Secure`, `Domain`.
+    pub cookie_attributes: CookieAttributes,
+    /// Session lifetime.
+    pub session_ttl: u64,
+    /// Login attempt lifetime.
+    pub login_ttl: u64,
+    /// Cap on pending login cookies per browser.
+    pub max_pending_logins: usize,
+    /// The cookie keys.
+    pub keys: KeyRing,
+    /// Claim names.
+    pub claims: ClaimNames,
+    /// Send `X-Forwarded-Access-Token`.
+    pub pass_access_token: bool,
+    /// Send `Authorization: Bearer <access token>`.
+    pub pass_authorization_header: bool,
+    /// Hosts an absolute redirect may go to.
+    pub allowed_redirect_domains: Vec<String>,
+    /// Paths served without authentication.
+    pub public_paths: PublicPaths,
+    /// Where to land after sign-out when `rd` is absent.
+    pub post_logout_redirect_url: String,
+    /// ID token algorithm allowlist.
+    pub allowed_algs: Vec<Alg>,
+    /// Leeway for `exp`, `iat`, `nbf`.
+    pub leeway: u64,
+    /// Discovery + JWKS refresh period.
+    pub refresh_interval: u64,
+    /// Minimum time between JWKS refetches triggered by an unknown `kid`.
+    pub jwks_min_refetch_interval: u64,
+    /// Timeout for IdP callouts.
+    pub callout_timeout_ms: u64,
+    /// Per-VM opened-session cache size.
+    pub session_cache_size: usize,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    issuer: String,
+    idp_cluster: String,
+    client_id: String,
+    #[serde(default)]
+    client_secret: Option<String>,
+    #[serde(default)]
+    client_auth: Option<String>,
+    #[serde(default)]
+    redirect_url: Option<String>,
+    #[serde(default = "default_scopes")]
+    scopes: Vec<String>,
+    #[serde(default = "default_prefix")]
+    prefix: String,
+    cookie: RawCookie,
+    #[serde(default)]
+    headers: RawHeaders,
+    #[serde(default)]
+    claims: RawClaims,
+    #[serde(default)]
+    allowed_redirect_domains: Vec<String>,
+    #[serde(default)]
+    public_paths: Vec<String>,
+    #[serde(default)]
+    post_logout_redirect_url: Option<String>,
+    #[serde(default)]
+    id_token: RawIdToken,
+    #[serde(default)]
+    provider: RawProvider,
+    #[serde(default = "default_cache")]
+    session_cache_size: usize,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCookie {
+    #[serde(default = "default_cookie_name")]
+    name: String,
+    #[serde(default = "yes")]
+    secure: bool,
+    #[serde(default)]
+    domain: Option<String>,
+    #[serde(default = "default_session_ttl")]
+    session_ttl_seconds: u64,
+    #[serde(default = "default_login_ttl")]
+    login_ttl_seconds: u64,
+    #[serde(default = "default_max_pending")]
+    max_pending_logins: usize,
+    keys: Vec<RawKey>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKey {
+    id: String,
+    secret: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawHeaders {
+    #[serde(default)]
+    pass_access_token: bool,
+    #[serde(default)]
+    pass_authorization_header: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClaims {
+    #[serde(default = "c_sub")]
+    user: String,
+    #[serde(default = "c_email")]
+    email: String,
+    #[serde(default = "c_groups")]
+    groups: String,
+    #[serde(default = "c_name")]
+    name: String,
+    #[serde(default = "c_pref")]
+    preferred_username: String,
+}
+
+impl Default for RawClaims {
+    fn default() -> Self {
+        RawClaims {
+            user: c_sub(),
+            email: c_email(),
+            groups: c_groups(),
+            name: c_name(),
+            preferred_username: c_pref(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIdToken {
+    #[serde(default = "default_algs")]
+    allowed_algs: Vec<String>,
+    #[serde(default = "default_leeway")]
+    leeway_seconds: u64,
+}
+
+impl Default for RawIdToken {
+    fn default() -> Self {
+        RawIdToken {
+            allowed_algs: default_algs(),
+            leeway_seconds: default_leeway(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProvider {
+    #[serde(default = "default_refresh")]
+    refresh_interval_seconds: u64,
+    #[serde(default = "default_refetch")]
+    jwks_min_refetch_interval_seconds: u64,
+    #[serde(default = "default_timeout")]
+    callout_timeout_ms: u64,
+}
+
+impl Default for RawProvider {
+    fn default() -> Self {
+        RawProvider {
+            refresh_interval_seconds: default_refresh(),
+            jwks_min_refetch_interval_seconds: default_refetch(),
+            callout_timeout_ms: default_timeout(),
+        }
+    }
+}
+
+fn default_scopes() -> Vec<String> {
+    vec![
+        "openid".to_string(),
+        "email".to_string(),
+        "profile".to_string(),
+    ]
+}
+fn default_prefix() -> String {
+    "/oauth2".to_string()
+}
+fn default_cookie_name() -> String {
+    "_portcullis".to_string()
+}
+fn yes() -> bool {
+    true
+}
+fn default_session_ttl() -> u64 {
+    8 * 3600
+}
+fn default_login_ttl() -> u64 {
+    600
+}
+fn default_max_pending() -> usize {
+    5
+}
+fn default_cache() -> usize {
+    1024
+}
+fn c_sub() -> String {
+    "sub".to_string()
+}
+fn c_email() -> String {
+    "email".to_string()
+}
+fn c_groups() -> String {
+    "groups".to_string()
+}
+fn c_name() -> String {
+    "name".to_string()
+}
+fn c_pref() -> String {
+    "preferred_username".to_string()
+}
+fn default_algs() -> Vec<String> {
+    Alg::ALL.iter().map(|a| a.name().to_string()).collect()
+}
+fn default_leeway() -> u64 {
+    60
+}
+fn default_refresh() -> u64 {
+    600
+}
+fn default_refetch() -> u64 {
+    30
+}
+fn default_timeout() -> u64 {
+    5000
+}
+
+fn cookie_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+fn host_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-'))
+}
+
+fn decode_key(secret: &str) -> Option<[u8; 32]> {
+    let bytes = STANDARD
+        .decode(secret.trim())
+        .or_else(|_| URL_SAFE_NO_PAD.decode(secret.trim()))
+        .ok()?;
+    bytes.try_into().ok()
+}
+
+impl Config {
+    /// Parses and checks the plugin JSON.
+    pub fn from_json(bytes: &[u8]) -> Result<Config, ConfigError> {
+        let raw: RawConfig =
+            serde_json::from_slice(bytes).map_err(|e| ConfigError::Json(e.to_string()))?;
+        Config::check(raw)
+    }
+
+    fn check(raw: RawConfig) -> Result<Config, ConfigError> {
+        let issuer_url = AbsoluteUrl::parse(&raw.issuer)
+            .ok_or_else(|| invalid("issuer", "must be an absolute http(s) URL without userinfo"))?;
+        if raw.issuer.contains(['?', '#']) {
+            return Err(invalid(
+                "issuer",
+                "must not have a query or fragment (OIDC Discovery §2)",
+            ));
+        }
+        let _ = issuer_url;
+        if raw.idp_cluster.trim().is_empty() {
+            return Err(invalid(
+                "idp_cluster",
+                "must name the Envoy cluster that reaches the IdP",
+            ));
+        }
+        if raw.client_id.is_empty() {
+            return Err(invalid("client_id", "must not be empty"));
+        }
+        let client_secret = raw.client_secret.filter(|s| !s.is_empty()).map(Secret);
+        let client_auth = match (raw.client_auth.as_deref(), &client_secret) {
+            (None, Some(_)) | (Some("client_secret_basic"), Some(_)) => {
+                ClientAuth::ClientSecretBasic
+            }
+            (Some("client_secret_post"), Some(_)) => ClientAuth::ClientSecretPost,
+            (None, None) | (Some("none"), None) => ClientAuth::None,
+            (Some("none"), Some(_)) => {
+                return Err(invalid(
+                    "client_auth",
+                    "is \"none\" (public client) but client_secret is set",
+                ))
+            }
+            (Some("client_secret_basic" | "client_secret_post"), None) => {
+                return Err(invalid(
+                    "client_secret",
+                    "is required by the chosen client_auth",
+                ))
+            }
+            (Some(other), _) => return Err(invalid(
+                "client_auth",
+                format!(
+                    "unknown method {other:?}; use client_secret_basic, client_secret_post or none"
+                ),
+            )),
+        };
+        let prefix = raw.prefix;
+        if !prefix.starts_with('/')
+            || prefix.len() < 2
+            || prefix.ends_with('/')
+            || normalize_path(&prefix).as_deref() != Some(prefix.as_str())
+        {
+            return Err(invalid(
+                "prefix",
+                "must be a normalized path like /oauth2 (no trailing slash)",
+            ));
+        }
+        if let Some(r) = &raw.redirect_url {
+            let u = AbsoluteUrl::parse(r)
+                .ok_or_else(|| invalid("redirect_url", "must be an absolute http(s) URL"))?;
+            if u.path_and_query != format!("{prefix}/callback") {
+                return Err(invalid(
+                    "redirect_url",
+                    format!("path must be {prefix}/callback, the callback endpoint"),
+                ));
+            }
+        }
+        if !raw.scopes.iter().any(|s| s == "openid") {
+            return Err(invalid("scopes", "must include \"openid\""));
+        }
+        if raw
+            .scopes
+            .iter()
+            .any(|s| s.is_empty() || s.bytes().any(|b| b <= b' ' || b == b'"' || b == b'\\'))
+        {
+            return Err(invalid(
+                "scopes",
+                "each scope must be a non-empty token without spaces",
+            ));
+        }
+        let c = raw.cookie;
+        if !cookie_token(&c.name) {
+            return Err(invalid(
+                "cookie.name",
+                "must be a non-empty cookie token ([A-Za-z0-9_.-])",
+            ));
+        }
+        if let Some(d) = &c.domain {
+            if !host_name(d.trim_start_matches('.')) {
+                return Err(invalid(
+                    "cookie.domain",
+                    "must be a host name such as .example.com",
+                ));
+            }
+        }
+        if c.session_ttl_seconds == 0 {
+            return Err(invalid(
+                "cookie.session_ttl_seconds",
+                "must be greater than 0",
+            ));
+        }
+        if c.login_ttl_seconds == 0 || c.login_ttl_seconds > 3600 {
+            return Err(invalid(
+                "cookie.login_ttl_seconds",
+                "must be between 1 and 3600",
+            ));
+        }
+        if c.max_pending_logins == 0 || c.max_pending_logins > 20 {
+            return Err(invalid(
+                "cookie.max_pending_logins",
+                "must be between 1 and 20",
+            ));
+        }
+        let mut keys = Vec::with_capacity(c.keys.len());
+        for (i, k) in c.keys.iter().enumerate() {
+            let secret = decode_key(&k.secret).ok_or_else(|| {
+                invalid(
+                    format!("cookie.keys[{i}].secret"),
+                    "must be base64 of exactly 32 bytes",
+                )
+            })?;
+            keys.push((k.id.clone(), secret));
+        }
+        let keys = KeyRing::new(&keys).map_err(|e| match e {
+            KeyRingError::Empty => invalid("cookie.keys", "must hold at least one key"),
+            KeyRingError::BadId(id) => invalid(
+                "cookie.keys[].id",
+                format!("{id:?} must be 1-32 characters of [A-Za-z0-9_-]"),
+            ),
+            KeyRingError::DuplicateId(id) => {
+                invalid("cookie.keys[].id", format!("{id:?} is used twice"))
+            }
+        })?;
+        for (i, d) in raw.allowed_redirect_domains.iter().enumerate() {
+            if !host_name(d.strip_prefix('.').unwrap_or(d)) {
+                return Err(invalid(
+                    format!("allowed_redirect_domains[{i}]"),
+                    "must be a host name, or .domain for subdomains",
+                ));
+            }
+        }
+        for (i, p) in raw.public_paths.iter().enumerate() {
+            let base = p.strip_suffix('*').unwrap_or(p);
+            let ok = if base.ends_with('/') && base.len() > 1 {
+                normalize_path(base).as_deref() == Some(base)
+            } else {
+                normalize_path(base).as_deref() == Some(base)
+                    || (p.ends_with('*') && normalize_path(base).is_some())
+            };
+            if !ok || base.is_empty() {
+                return Err(invalid(
+                    format!("public_paths[{i}]"),
+                    "must be a normalized absolute path, optionally ending in *",
+                ));
+            }
+            if base.starts_with(&prefix) {
+                return Err(invalid(
+                    format!("public_paths[{i}]"),
+                    "must not be under the endpoint prefix",
+                ));
+            }
+        }
+        let post_logout = match raw.post_logout_redirect_url {
+            Some(u) => validate_redirect(&u, &raw.allowed_redirect_domains).ok_or_else(|| {
+                invalid(
+                    "post_logout_redirect_url",
+                    "must be a local path or a URL on allowed_redirect_domains",
+                )
+            })?,
+            None => "/".to_string(),
+        };
+        let mut algs = Vec::new();
+        for (i, a) in raw.id_token.allowed_algs.iter().enumerate() {
+            let alg = Alg::from_name(a).ok_or_else(|| {
+                invalid(
+                    format!("id_token.allowed_algs[{i}]"),
+                    format!("{a:?} is not supported (none and HMAC are never accepted); use RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384 or EdDSA"),
+                )
+            })?;
+            algs.push(alg);
+        }
+        if algs.is_empty() {
+            return Err(invalid("id_token.allowed_algs", "must not be empty"));
+        }
+        if raw.id_token.leeway_seconds > 600 {
+            return Err(invalid("id_token.leeway_seconds", "must be at most 600"));
+        }
+        let p = raw.provider;
+        if p.refresh_interval_seconds < 10 {
+            return Err(invalid(
+                "provider.refresh_interval_seconds",
+                "must be at least 10",
+            ));
+        }
+        if p.callout_timeout_ms == 0 || p.callout_timeout_ms > 60_000 {
+            return Err(invalid(
+                "provider.callout_timeout_ms",
+                "must be between 1 and 60000",
+            ));
+        }
+        let claims = raw.claims;
+        for (field, v) in [
+            ("claims.user", &claims.user),
+            ("claims.email", &claims.email),
+            ("claims.groups", &claims.groups),
+            ("claims.name", &claims.name),
+            ("claims.preferred_username", &claims.preferred_username),
+        ] {
+            if v.is_empty() {
+                return Err(invalid(field, "must not be empty"));
+            }
+        }
+        Ok(Config {
+            issuer: raw.issuer,
+            idp_cluster: raw.idp_cluster,
+            client_id: raw.client_id,
+            client_secret,
+            client_auth,
+            redirect_url: raw.redirect_url,
+            scope: raw.scopes.join(" "),
+            prefix,
+            cookie_name: c.name,
+            cookie_attributes: CookieAttributes {
+                secure: c.secure,
+                domain: c.domain,
+            },
+            session_ttl: c.session_ttl_seconds,
+            login_ttl: c.login_ttl_seconds,
+            max_pending_logins: c.max_pending_logins,
+            keys,
+            claims: ClaimNames {
+                user: claims.user,
+                email: claims.email,
+                groups: claims.groups,
+                name: claims.name,
+                preferred_username: claims.preferred_username,
+            },
+            pass_access_token: raw.headers.pass_access_token,
+            pass_authorization_header: raw.headers.pass_authorization_header,
+            allowed_redirect_domains: raw.allowed_redirect_domains,
+            public_paths: PublicPaths::new(&raw.public_paths),
+            post_logout_redirect_url: post_logout,
+            allowed_algs: algs,
+            leeway: raw.id_token.leeway_seconds,
+            refresh_interval: p.refresh_interval_seconds,
+            jwks_min_refetch_interval: p.jwks_min_refetch_interval_seconds,
+            callout_timeout_ms: p.callout_timeout_ms,
+            session_cache_size: raw.session_cache_size,
+        })
+    }
+
+    /// The login cookie name prefix: `<cookie name>_login_`.
+    #[must_use]
+    pub fn login_cookie_prefix(&self) -> String {
+        format!("{}_login_", self.cookie_name)
+    }
+
+    /// True for any cookie name that is ours (session or login).
+    #[must_use]
+    pub fn is_our_cookie(&self, name: &str) -> bool {
+        name == self.cookie_name
+            || name
+                .strip_prefix(self.cookie_name.as_str())
+                .is_some_and(|rest| rest.starts_with("_login_"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="; // 32 bytes
+
+    fn base() -> serde_json::Value {
+        serde_json::json!({
+            "issuer": "http://127.0.0.1:9000",
+            "idp_cluster": "idp",
+            "client_id": "app",
+            "client_secret": "s3cret",
+            "cookie": {"keys": [{"id": "k1", "secret": KEY}]}
+        })
+    }
+
+    fn set(v: &mut serde_json::Value, ptr: &str, value: serde_json::Value) {
+        let (parent, key) = ptr.rsplit_once('/').unwrap();
+        let target = if parent.is_empty() {
+            v
+        } else {
+            v.pointer_mut(parent).unwrap()
+        };
+        match target {
+            serde_json::Value::Object(o) => {
+                o.insert(key.to_string(), value);
+            }
+            serde_json::Value::Array(a) => a[key.parse::<usize>().unwrap()] = value,
+            _ => panic!("{ptr} is not inside an object or array"),
+        }
+    }
+
+    fn err_of(v: serde_json::Value) -> String {
+        Config::from_json(v.to_string().as_bytes())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn minimal_config_gets_documented_defaults() {
+        let c = Config::from_json(base().to_string().as_bytes()).unwrap();
+        assert_eq!(c.scope, "openid email profile");
+        assert_eq!(c.prefix, "/oauth2");
+        assert_eq!(c.cookie_name, "_portcullis");
+        assert!(c.cookie_attributes.secure);
+        assert_eq!(c.client_auth, ClientAuth::ClientSecretBasic);
+        assert_eq!(
+            (c.session_ttl, c.login_ttl, c.max_pending_logins),
+            (28800, 600, 5)
+        );
+        assert_eq!(c.allowed_algs.len(), 9);
+        assert!(c.is_our_cookie("_portcullis") && c.is_our_cookie("_portcullis_login_abc"));
+        assert!(!c.is_our_cookie("_portcullisx") && !c.is_our_cookie("other"));
+        assert!(
+            !format!("{c:?}").contains("s3cret"),
+            "Debug must not print the client secret"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases: &[(&str, serde_json::Value, &str)] = &[
+            ("/issuer", serde_json::json!("not a url"), "issuer:"),
+            (
+                "/client_auth",
+                serde_json::json!("private_key_jwt"),
+                "client_auth:",
+            ),
+            (
+                "/cookie/keys/0/secret",
+                serde_json::json!("c2hvcnQ="),
+                "cookie.keys[0].secret:",
+            ),
+            ("/cookie/keys", serde_json::json!([]), "cookie.keys:"),
+            (
+                "/id_token",
+                serde_json::json!({"allowed_algs": ["RS256", "HS256"]}),
+                "id_token.allowed_algs[1]:",
+            ),
+            (
+                "/id_token",
+                serde_json::json!({"allowed_algs": ["none"]}),
+                "id_token.allowed_algs[0]:",
+            ),
+            ("/scopes", serde_json::json!(["email"]), "scopes:"),
+            (
+                "/public_paths",
+                serde_json::json!(["/ok/*", "/a/../b"]),
+                "public_paths[1]:",
+            ),
+            (
+                "/redirect_url",
+                serde_json::json!("https://app/elsewhere"),
+                "redirect_url:",
+            ),
+            (
+                "/post_logout_redirect_url",
+                serde_json::json!("https://evil.com/"),
+                "post_logout_redirect_url:",
+            ),
+            ("/prefix", serde_json::json!("oauth2/"), "prefix:"),
+            (
+                "/cookie/max_pending_logins",
+                serde_json::json!(0),
+                "cookie.max_pending_logins:",
+            ),
+        ];
+        for (ptr, value, want) in cases {
+            let mut v = base();
+            set(&mut v, ptr, value.clone());
+            let e = err_of(v);
+            assert!(e.contains(want), "{ptr}: got {e:?}, want {want:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_and_missing_fields_are_named() {
+        let mut v = base();
+        v["cookie"]["secrue"] = serde_json::json!(false);
+        assert!(err_of(v).contains("unknown field `secrue`"));
+        let mut v = base();
+        v.as_object_mut().unwrap().remove("issuer");
+        assert!(err_of(v).contains("missing field `issuer`"));
+        assert!(Config::from_json(b"{not json").is_err());
+    }
+}

@@ -1,0 +1,206 @@
+//! What the core tells an adapter to do with a request.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+/// One HTTP header, name and value.
+pub type Header = (String, String);
+
+/// Edits to a header map, applied in this order: `remove`, then `set` (replace), then `add` (append).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct HeaderEdits {
+    /// Header names to remove entirely (every value), spelled as the client sent them.
+    pub remove: Vec<String>,
+    /// Headers to set, replacing any existing value.
+    pub set: Vec<Header>,
+    /// Headers to append (used for `set-cookie`, which may repeat).
+    pub add: Vec<Header>,
+}
+
+impl HeaderEdits {
+    /// True when there is nothing to do.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.remove.is_empty() && self.set.is_empty() && self.add.is_empty()
+    }
+}
+
+/// An HTTP request the core wants the adapter to send to the IdP (an Envoy cluster).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Callout {
+    /// Upstream cluster name (Envoy) or logical name the host maps to a base URL (host-shim).
+    pub cluster: String,
+    /// `:method`.
+    pub method: &'static str,
+    /// `:path`, with query.
+    pub path: String,
+    /// `:authority` (the IdP's host).
+    pub authority: String,
+    /// Ordinary headers (no pseudo-headers).
+    pub headers: Vec<Header>,
+    /// Request body (empty for GET).
+    pub body: Vec<u8>,
+    /// How long the host waits before reporting [`CalloutResponse::Failed`].
+    pub timeout_ms: u64,
+}
+
+/// The reply to a [`Callout`], as the host saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CalloutResponse<'a> {
+    /// An HTTP response arrived (any status; Envoy reports connection failures as its own 503).
+    Received {
+        /// `:status`.
+        status: u16,
+        /// The body (possibly truncated by the host to a sane maximum).
+        body: &'a [u8],
+    },
+    /// No response: timeout, reset, or the host could not send the callout at all.
+    Failed,
+}
+
+/// Why the core decided what it did: for logs and metrics, never shown with secrets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// A valid session: forwarded with identity headers.
+    Authenticated,
+    /// The path is configured as public: forwarded without authentication.
+    PublicPath,
+    /// `{prefix}/ping`.
+    Ping,
+    /// A browser navigation without a session: redirected to the IdP.
+    LoginStarted,
+    /// Not a navigation and no session: 401.
+    LoginRequired,
+    /// The callback succeeded: session cookie set.
+    LoginCompleted,
+    /// `{prefix}/sign_out`.
+    SignedOut,
+    /// `{prefix}/userinfo` answered from the session.
+    UserInfo,
+    /// Discovery/JWKS not loaded yet (503).
+    ProviderNotReady,
+    /// Method not allowed on one of our endpoints (405).
+    MethodNotAllowed,
+    /// Callback without `code`/`state`, or with duplicated parameters (400).
+    CallbackMalformed,
+    /// The IdP redirected back with `error=` (403).
+    IdpError,
+    /// The callback's `iss` parameter is not our issuer (RFC 9207 mix-up defence) (400).
+    IssuerMismatch,
+    /// No login cookie for this state: replayed, expired in the browser, or forged (403).
+    LoginCookieMissing,
+    /// The login cookie did not open (tampered, foreign key) or has expired (403).
+    LoginCookieInvalid,
+    /// `state` differs from the one bound in the login cookie (403).
+    StateMismatch,
+    /// The token endpoint answered with an error status (502).
+    TokenEndpointError,
+    /// The token endpoint did not answer in time or could not be reached (504).
+    TokenEndpointUnavailable,
+    /// The token endpoint's reply was not a usable token response (502).
+    TokenResponseInvalid,
+    /// The ID token failed verification (403).
+    IdTokenRejected(crate::IdTokenError),
+    /// The JWKS refetch during a callback failed (502).
+    JwksUnavailable,
+    /// The host's randomness source failed (500): nothing is minted without it.
+    RandomnessUnavailable,
+    /// The sealed session would not fit in a cookie even without optional tokens (500).
+    SessionTooLarge,
+}
+
+impl Reason {
+    /// A stable snake_case code for logs, metrics and JSON error bodies.
+    #[must_use]
+    pub fn code(self) -> &'static str {
+        match self {
+            Reason::Authenticated => "authenticated",
+            Reason::PublicPath => "public_path",
+            Reason::Ping => "ping",
+            Reason::LoginStarted => "login_started",
+            Reason::LoginRequired => "login_required",
+            Reason::LoginCompleted => "login_completed",
+            Reason::SignedOut => "signed_out",
+            Reason::UserInfo => "userinfo",
+            Reason::ProviderNotReady => "provider_not_ready",
+            Reason::MethodNotAllowed => "method_not_allowed",
+            Reason::CallbackMalformed => "callback_malformed",
+            Reason::IdpError => "idp_error",
+            Reason::IssuerMismatch => "issuer_mismatch",
+            Reason::LoginCookieMissing => "login_cookie_missing",
+            Reason::LoginCookieInvalid => "login_cookie_invalid",
+            Reason::StateMismatch => "state_mismatch",
+            Reason::TokenEndpointError => "token_endpoint_error",
+            Reason::TokenEndpointUnavailable => "token_endpoint_unavailable",
+            Reason::TokenResponseInvalid => "token_response_invalid",
+            Reason::IdTokenRejected(e) => e.code(),
+            Reason::JwksUnavailable => "jwks_unavailable",
+            Reason::RandomnessUnavailable => "randomness_unavailable",
+            Reason::SessionTooLarge => "session_too_large",
+        }
+    }
+
+    /// True for outcomes an operator should see in the log (failures, not routine traffic).
+    #[must_use]
+    pub fn is_failure(self) -> bool {
+        !matches!(
+            self,
+            Reason::Authenticated
+                | Reason::PublicPath
+                | Reason::Ping
+                | Reason::LoginStarted
+                | Reason::LoginRequired
+                | Reason::LoginCompleted
+                | Reason::SignedOut
+                | Reason::UserInfo
+        )
+    }
+}
+
+/// What the adapter must do with a request. Exhaustive on purpose: a new variant must break every
+/// adapter's build.
+#[must_use]
+#[derive(Debug)]
+pub enum Decision {
+    /// Continue upstream. The adapter MUST apply `request` edits before forwarding and `response`
+    /// edits to the upstream's response headers.
+    Forward {
+        /// Edits to the request headers sent upstream.
+        request: HeaderEdits,
+        /// Edits to the response headers sent back downstream.
+        response: HeaderEdits,
+        /// Why.
+        reason: Reason,
+    },
+    /// Answer locally (redirect to the IdP, 401/403, error page). The adapter MUST NOT forward.
+    Respond {
+        /// HTTP status.
+        status: u16,
+        /// Response headers (`set-cookie` may repeat).
+        headers: Vec<Header>,
+        /// Response body.
+        body: Vec<u8>,
+        /// Why.
+        reason: Reason,
+    },
+    /// Call the IdP. The adapter MUST pause the request, send `callout`, and hand the reply together with
+    /// `pending` back to `Engine::handle_callout_response`. If the callout cannot be sent, it MUST report
+    /// [`CalloutResponse::Failed`].
+    Callout {
+        /// The request to send.
+        callout: Callout,
+        /// The flow state, handed back by value with the reply.
+        pending: crate::Pending,
+    },
+}
+
+impl Decision {
+    /// The reason, where the decision carries one (a callout's comes with its reply).
+    #[must_use]
+    pub fn reason(&self) -> Option<Reason> {
+        match self {
+            Decision::Forward { reason, .. } | Decision::Respond { reason, .. } => Some(*reason),
+            Decision::Callout { .. } => None,
+        }
+    }
+}

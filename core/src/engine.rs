@@ -1,0 +1,823 @@
+//! The engine: one immutable snapshot of configuration and provider state that turns requests and
+//! callout replies into [`Decision`]s.
+
+use std::boxed::Box;
+use std::format;
+use std::string::{String, ToString};
+use std::sync::Arc;
+use std::vec::Vec;
+
+use rand_core::{CryptoRng, RngCore};
+use subtle::ConstantTimeEq;
+
+use crate::config::{Config, ConfigError};
+use crate::decision::{CalloutResponse, Decision, Header, HeaderEdits, Reason};
+use crate::oidc::authorize::{authorization_url, AuthorizeParams};
+use crate::oidc::discovery::get_callout;
+use crate::oidc::jwks::parse_jwks;
+use crate::oidc::pkce::{challenge_s256, random_token};
+use crate::oidc::refresh::Provider;
+use crate::oidc::token::{parse_token_response, token_request, TokenResponse};
+use crate::oidc::verify::{verify_id_token, Expectations, VerifiedIdToken};
+use crate::oidc::IdTokenError;
+use crate::policy::headers::{push_identity, spoofed_headers, strip_cookies};
+use crate::policy::navigation::{is_navigation, prefers_json};
+use crate::policy::redirect::validate_redirect;
+use crate::request::{encode_component, encode_pairs, query_param, Request};
+use crate::response;
+use crate::session::cache::{CachedSession, SessionCache};
+use crate::session::keyring::Purpose;
+use crate::session::{LoginState, Secret, Session};
+use crate::time::UnixTime;
+
+/// Largest `name=value` we will set as one cookie (browsers keep at least 4096 bytes per cookie).
+pub const MAX_COOKIE_BYTES: usize = 4000;
+
+/// Per-request flow state, handed to the adapter with a callout and back with its reply.
+#[derive(Debug)]
+pub struct Pending(Box<State>);
+
+#[derive(Debug)]
+enum State {
+    /// Waiting for the token endpoint.
+    Token {
+        login: LoginState,
+        cookie: String,
+        browser: bool,
+    },
+    /// Waiting for a JWKS refetch (the ID token named an unknown `kid`).
+    Jwks {
+        login: LoginState,
+        cookie: String,
+        browser: bool,
+        tokens: TokenResponse,
+    },
+}
+
+/// The result of a callout reply: the decision, and possibly a refreshed provider the adapter MUST
+/// install for later requests (an on-demand JWKS refetch).
+#[derive(Debug)]
+pub struct Outcome {
+    /// What to do with the paused request.
+    pub decision: Decision,
+    /// A newer provider snapshot, if this reply produced one.
+    pub provider: Option<Arc<Provider>>,
+}
+
+/// Configuration plus the provider snapshot. Cheap to clone; replaced, never mutated.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    config: Arc<Config>,
+    provider: Option<Arc<Provider>>,
+}
+
+impl Engine {
+    /// An engine without provider metadata yet (login requests get 503 until one is installed).
+    #[must_use]
+    pub fn new(config: Config) -> Self {
+        Engine {
+            config: Arc::new(config),
+            provider: None,
+        }
+    }
+
+    /// Parses the plugin JSON and builds an engine.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, ConfigError> {
+        Config::from_json(bytes).map(Engine::new)
+    }
+
+    /// The same configuration with a new provider snapshot.
+    #[must_use]
+    pub fn with_provider(&self, provider: Arc<Provider>) -> Self {
+        Engine {
+            config: self.config.clone(),
+            provider: Some(provider),
+        }
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The provider snapshot, once discovery and JWKS have loaded.
+    #[must_use]
+    pub fn provider(&self) -> Option<&Arc<Provider>> {
+        self.provider.as_ref()
+    }
+
+    /// Decides what to do with a downstream request.
+    pub fn handle_request(
+        &self,
+        req: &Request<'_>,
+        now: UnixTime,
+        rng: &mut (impl RngCore + CryptoRng),
+        cache: &mut SessionCache,
+    ) -> Decision {
+        let cfg = &*self.config;
+        let path = req.path_only();
+        if let Some(endpoint) = path
+            .strip_prefix(cfg.prefix.as_str())
+            .and_then(|r| r.strip_prefix('/'))
+        {
+            match endpoint {
+                "ping" => {
+                    return Decision::Respond {
+                        status: 200,
+                        headers: std::vec![("content-type".into(), "text/plain".into())],
+                        body: b"OK".to_vec(),
+                        reason: Reason::Ping,
+                    }
+                }
+                "callback" => return self.callback(req, now),
+                "start" => return self.start(req, now, rng),
+                "sign_out" => return self.sign_out(req, now, cache),
+                "userinfo" => return self.userinfo(req, now, cache),
+                _ => {}
+            }
+        }
+        if cfg.public_paths.matches(path) {
+            return Decision::Forward {
+                request: self.upstream_edits(req, &[]),
+                response: HeaderEdits::default(),
+                reason: Reason::PublicPath,
+            };
+        }
+        if let Some(hit) = self.session(req, now, cache) {
+            return Decision::Forward {
+                request: self.upstream_edits(req, &hit.upstream),
+                response: HeaderEdits::default(),
+                reason: Reason::Authenticated,
+            };
+        }
+        let return_to = validate_redirect(req.path, &[]).unwrap_or_else(|| String::from("/"));
+        if is_navigation(req) {
+            return self.begin_login(req, return_to, now, rng);
+        }
+        response::login_required(req.authority, &self.start_url(&return_to))
+    }
+
+    /// Continues a request after its callout's reply.
+    pub fn handle_callout_response(
+        &self,
+        pending: Pending,
+        response: CalloutResponse<'_>,
+        now: UnixTime,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Outcome {
+        match *pending.0 {
+            State::Token {
+                login,
+                cookie,
+                browser,
+            } => {
+                let fail = |status, reason| Outcome {
+                    decision: self.login_error(status, reason, browser, &cookie),
+                    provider: None,
+                };
+                let body = match response {
+                    CalloutResponse::Failed => return fail(504, Reason::TokenEndpointUnavailable),
+                    CalloutResponse::Received { status: 200, body } => body,
+                    CalloutResponse::Received { .. } => {
+                        return fail(502, Reason::TokenEndpointError)
+                    }
+                };
+                let Some(tokens) = parse_token_response(body) else {
+                    return fail(502, Reason::TokenResponseInvalid);
+                };
+                let Some(provider) = self.provider.clone() else {
+                    return fail(503, Reason::ProviderNotReady);
+                };
+                self.finish_login(login, cookie, browser, tokens, &provider, true, now, rng)
+            }
+            State::Jwks {
+                login,
+                cookie,
+                browser,
+                tokens,
+            } => {
+                let Some(current) = self.provider.clone() else {
+                    return Outcome {
+                        decision: self.login_error(503, Reason::ProviderNotReady, browser, &cookie),
+                        provider: None,
+                    };
+                };
+                // Whatever the result, the refetch time is recorded so an unknown kid cannot make us
+                // refetch more than once per interval.
+                let fetched = match response {
+                    CalloutResponse::Received { status: 200, body } => parse_jwks(body).ok(),
+                    _ => None,
+                };
+                let refetch_failed = fetched.is_none();
+                let provider = Arc::new(Provider {
+                    metadata: current.metadata.clone(),
+                    jwks: fetched.unwrap_or_else(|| current.jwks.clone()),
+                    jwks_fetched_at: now,
+                });
+                let mut out = if refetch_failed {
+                    Outcome {
+                        decision: self.login_error(502, Reason::JwksUnavailable, browser, &cookie),
+                        provider: None,
+                    }
+                } else {
+                    self.finish_login(login, cookie, browser, tokens, &provider, false, now, rng)
+                };
+                out.provider = Some(provider);
+                out
+            }
+        }
+    }
+
+    // ----- endpoints -------------------------------------------------------------------------------
+
+    fn start(
+        &self,
+        req: &Request<'_>,
+        now: UnixTime,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Decision {
+        if !(req.method == "GET" || req.method == "HEAD") {
+            return self.error(
+                req,
+                405,
+                Reason::MethodNotAllowed,
+                "use GET to start a login",
+            );
+        }
+        let rd = query_param(req.query(), "rd").ok().flatten();
+        let target = rd
+            .and_then(|rd| validate_redirect(&rd, &self.config.allowed_redirect_domains))
+            .unwrap_or_else(|| String::from("/"));
+        self.begin_login(req, target, now, rng)
+    }
+
+    fn begin_login(
+        &self,
+        req: &Request<'_>,
+        return_to: String,
+        now: UnixTime,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Decision {
+        let cfg = &*self.config;
+        let Some(provider) = &self.provider else {
+            return self.error(
+                req,
+                503,
+                Reason::ProviderNotReady,
+                "the identity provider is not reachable yet; retry shortly",
+            );
+        };
+        let (Ok(state), Ok(nonce), Ok(verifier)) = (
+            random_token(rng, 16),
+            random_token(rng, 16),
+            random_token(rng, 32),
+        ) else {
+            return self.error(req, 500, Reason::RandomnessUnavailable, "internal error");
+        };
+        let redirect_uri = self.redirect_uri(req);
+        let url = authorization_url(&AuthorizeParams {
+            endpoint: &provider.metadata.authorization_endpoint,
+            client_id: &cfg.client_id,
+            redirect_uri: &redirect_uri,
+            scope: &cfg.scope,
+            state: &state,
+            nonce: &nonce,
+            code_challenge: &challenge_s256(&verifier),
+        });
+        let cookie_name = self.login_cookie_name(&state);
+        let login = LoginState {
+            state: Secret(state),
+            nonce: Secret(nonce),
+            verifier: Secret(verifier),
+            return_to,
+            redirect_uri,
+            expires_at: now.plus(cfg.login_ttl).0,
+        };
+        let Ok(sealed) = serde_json::to_vec(&login).map_err(|_| ()).and_then(|json| {
+            cfg.keys
+                .seal(Purpose::Login, &cookie_name, &json, rng)
+                .map_err(|_| ())
+        }) else {
+            return self.error(req, 500, Reason::RandomnessUnavailable, "internal error");
+        };
+        // Cap pending login cookies: drop the oldest (sent first, RFC 6265 §5.4) to make room for this one.
+        let prefix = cfg.login_cookie_prefix();
+        let mut pending: Vec<&str> = Vec::new();
+        for (name, _) in req.cookies() {
+            if name.starts_with(prefix.as_str()) && !pending.contains(&name) {
+                pending.push(name);
+            }
+        }
+        let excess = (pending.len() + 1).saturating_sub(cfg.max_pending_logins);
+        let mut headers: Vec<Header> = pending
+            .iter()
+            .take(excess)
+            .map(|n| ("set-cookie".into(), cfg.cookie_attributes.clear(n)))
+            .collect();
+        headers.push((
+            "set-cookie".into(),
+            cfg.cookie_attributes
+                .set(&cookie_name, &sealed, cfg.login_ttl),
+        ));
+        response::redirect(url, headers, Reason::LoginStarted)
+    }
+
+    fn callback(&self, req: &Request<'_>, now: UnixTime) -> Decision {
+        let cfg = &*self.config;
+        if req.method != "GET" {
+            return self.error(
+                req,
+                405,
+                Reason::MethodNotAllowed,
+                "the callback only accepts GET",
+            );
+        }
+        let Some(provider) = &self.provider else {
+            return self.error(
+                req,
+                503,
+                Reason::ProviderNotReady,
+                "the identity provider is not reachable yet; retry shortly",
+            );
+        };
+        let q = req.query();
+        let browser = !wants_json(req);
+        let state = query_param(q, "state");
+        let cookie = match &state {
+            Ok(Some(s)) if valid_state(s) => Some(self.login_cookie_name(s)),
+            _ => None,
+        };
+        let clear: Vec<Header> = cookie
+            .iter()
+            .filter(|c| req.cookie(c).is_some())
+            .map(|c| ("set-cookie".into(), cfg.cookie_attributes.clear(c)))
+            .collect();
+        if let Ok(Some(_)) | Err(_) = query_param(q, "error") {
+            return response::error(
+                403,
+                Reason::IdpError,
+                "the identity provider refused the sign-in",
+                browser,
+                &self.start_url("/"),
+                clear,
+            );
+        }
+        match query_param(q, "iss") {
+            Ok(None) => {}
+            // RFC 9207: an authorization response from another issuer is a mix-up attack.
+            Ok(Some(iss)) if iss == provider.metadata.issuer => {}
+            _ => {
+                return response::error(
+                    400,
+                    Reason::IssuerMismatch,
+                    "the response came from another issuer",
+                    browser,
+                    &self.start_url("/"),
+                    clear,
+                )
+            }
+        }
+        let (Ok(Some(code)), Ok(Some(state)), Some(cookie)) =
+            (query_param(q, "code"), state, cookie)
+        else {
+            return response::error(
+                400,
+                Reason::CallbackMalformed,
+                "the sign-in response is incomplete",
+                browser,
+                &self.start_url("/"),
+                clear,
+            );
+        };
+        let Some(sealed) = req.cookie(&cookie) else {
+            return response::error(
+                403,
+                Reason::LoginCookieMissing,
+                "this sign-in was not started in this browser, or was already used",
+                browser,
+                &self.start_url("/"),
+                clear,
+            );
+        };
+        let login = cfg
+            .keys
+            .open(Purpose::Login, &cookie, sealed)
+            .and_then(|json| serde_json::from_slice::<LoginState>(&json).ok())
+            .filter(|l| now.0 < l.expires_at);
+        let Some(login) = login else {
+            return response::error(
+                403,
+                Reason::LoginCookieInvalid,
+                "this sign-in attempt is invalid or has expired",
+                browser,
+                &self.start_url("/"),
+                clear,
+            );
+        };
+        if !bool::from(state.as_bytes().ct_eq(login.state.0.as_bytes())) {
+            return response::error(
+                403,
+                Reason::StateMismatch,
+                "the sign-in response does not match this browser's sign-in",
+                browser,
+                &self.start_url("/"),
+                clear,
+            );
+        }
+        match token_request(
+            cfg,
+            &provider.metadata.token_endpoint,
+            &code,
+            &login.verifier.0,
+            &login.redirect_uri,
+        ) {
+            Some(callout) => Decision::Callout {
+                callout,
+                pending: Pending(Box::new(State::Token {
+                    login,
+                    cookie,
+                    browser,
+                })),
+            },
+            None => response::error(
+                502,
+                Reason::TokenEndpointError,
+                "the identity provider's token endpoint is unusable",
+                browser,
+                &self.start_url("/"),
+                clear,
+            ),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn finish_login(
+        &self,
+        login: LoginState,
+        cookie: String,
+        browser: bool,
+        tokens: TokenResponse,
+        provider: &Arc<Provider>,
+        may_refetch: bool,
+        now: UnixTime,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Outcome {
+        let cfg = &*self.config;
+        let expect = Expectations {
+            issuer: &cfg.issuer,
+            client_id: &cfg.client_id,
+            nonce: &login.nonce.0,
+            allowed_algs: &cfg.allowed_algs,
+            now,
+            leeway: cfg.leeway,
+        };
+        let verified = match verify_id_token(&tokens.id_token.0, &provider.jwks, &expect) {
+            Ok(v) => v,
+            Err(IdTokenError::UnknownKey)
+                if may_refetch && provider.may_refetch_jwks(now, cfg.jwks_min_refetch_interval) =>
+            {
+                return match get_callout(
+                    &provider.metadata.jwks_uri,
+                    &cfg.idp_cluster,
+                    cfg.callout_timeout_ms,
+                ) {
+                    Some(callout) => Outcome {
+                        decision: Decision::Callout {
+                            callout,
+                            pending: Pending(Box::new(State::Jwks {
+                                login,
+                                cookie,
+                                browser,
+                                tokens,
+                            })),
+                        },
+                        provider: None,
+                    },
+                    None => Outcome {
+                        decision: self.login_error(502, Reason::JwksUnavailable, browser, &cookie),
+                        provider: None,
+                    },
+                };
+            }
+            Err(e) => {
+                return Outcome {
+                    decision: self.login_error(403, Reason::IdTokenRejected(e), browser, &cookie),
+                    provider: None,
+                };
+            }
+        };
+        let session = self.session_from(verified, &tokens, now);
+        let decision = match self.seal_session(session, rng) {
+            Ok(value) => response::redirect(
+                login.return_to,
+                std::vec![
+                    (
+                        "set-cookie".into(),
+                        cfg.cookie_attributes
+                            .set(&cfg.cookie_name, &value, cfg.session_ttl)
+                    ),
+                    ("set-cookie".into(), cfg.cookie_attributes.clear(&cookie)),
+                ],
+                Reason::LoginCompleted,
+            ),
+            Err(reason) => self.login_error(500, reason, browser, &cookie),
+        };
+        Outcome {
+            decision,
+            provider: None,
+        }
+    }
+
+    fn sign_out(&self, req: &Request<'_>, now: UnixTime, cache: &mut SessionCache) -> Decision {
+        let cfg = &*self.config;
+        if !(req.method == "GET" || req.method == "POST") {
+            return self.error(
+                req,
+                405,
+                Reason::MethodNotAllowed,
+                "use GET or POST to sign out",
+            );
+        }
+        let session = self.session(req, now, cache);
+        if let Some(value) = req.cookie(&cfg.cookie_name) {
+            cache.remove(value);
+        }
+        let target = query_param(req.query(), "rd")
+            .ok()
+            .flatten()
+            .and_then(|rd| validate_redirect(&rd, &cfg.allowed_redirect_domains))
+            .unwrap_or_else(|| cfg.post_logout_redirect_url.clone());
+        let mut headers: Vec<Header> = std::vec![(
+            "set-cookie".into(),
+            cfg.cookie_attributes.clear(&cfg.cookie_name)
+        )];
+        let prefix = cfg.login_cookie_prefix();
+        let mut seen: Vec<&str> = Vec::new();
+        for (name, _) in req.cookies() {
+            if name.starts_with(prefix.as_str()) && !seen.contains(&name) {
+                seen.push(name);
+                headers.push(("set-cookie".into(), cfg.cookie_attributes.clear(name)));
+            }
+        }
+        let end_session = self
+            .provider
+            .as_ref()
+            .and_then(|p| p.metadata.end_session_endpoint.as_deref());
+        let id_token = session.as_ref().and_then(|s| s.session.id_token.as_ref());
+        let location = match (end_session, id_token) {
+            (Some(endpoint), Some(hint)) => {
+                let absolute = if target.starts_with('/') {
+                    format!("{}://{}{}", req.scheme, req.authority, target)
+                } else {
+                    target
+                };
+                let sep = if endpoint.contains('?') { '&' } else { '?' };
+                format!(
+                    "{endpoint}{sep}{}",
+                    encode_pairs(&[
+                        ("id_token_hint", &hint.0),
+                        ("client_id", &cfg.client_id),
+                        ("post_logout_redirect_uri", &absolute)
+                    ])
+                )
+            }
+            _ => target,
+        };
+        response::redirect(location, headers, Reason::SignedOut)
+    }
+
+    fn userinfo(&self, req: &Request<'_>, now: UnixTime, cache: &mut SessionCache) -> Decision {
+        match self.session(req, now, cache) {
+            Some(hit) => {
+                let s = &hit.session;
+                response::json(
+                    200,
+                    &serde_json::json!({
+                        "user": s.user, "sub": s.sub, "email": s.email, "email_verified": s.email_verified,
+                        "name": s.name, "preferred_username": s.preferred_username, "groups": s.groups,
+                        "expires_at": s.expires_at,
+                    }),
+                    Vec::new(),
+                    Reason::UserInfo,
+                )
+            }
+            None => response::login_required(req.authority, &self.start_url("/")),
+        }
+    }
+
+    // ----- sessions --------------------------------------------------------------------------------
+
+    /// The request's session, from the cache or by opening the cookie. Tampered, truncated, expired or
+    /// foreign-key cookies are simply no session.
+    fn session(
+        &self,
+        req: &Request<'_>,
+        now: UnixTime,
+        cache: &mut SessionCache,
+    ) -> Option<Arc<CachedSession>> {
+        let cfg = &*self.config;
+        let value = req.cookie(&cfg.cookie_name)?;
+        if let Some(hit) = cache.get(value) {
+            if hit.session.is_valid_at(now, cfg.leeway) {
+                return Some(hit);
+            }
+            cache.remove(value);
+            return None;
+        }
+        let json = cfg.keys.open(Purpose::Session, &cfg.cookie_name, value)?;
+        let session: Session = serde_json::from_slice(&json).ok()?;
+        if !session.is_valid_at(now, cfg.leeway) {
+            return None;
+        }
+        let entry = Arc::new(CachedSession {
+            upstream: self.identity_headers(&session),
+            session,
+        });
+        cache.insert(value, entry.clone());
+        Some(entry)
+    }
+
+    fn session_from(&self, v: VerifiedIdToken, tokens: &TokenResponse, now: UnixTime) -> Session {
+        let cfg = &*self.config;
+        let claim = |name: &str| -> Option<String> {
+            if name == "sub" {
+                return Some(v.subject.clone());
+            }
+            match v.claims.other.get(name)? {
+                serde_json::Value::String(s) => Some(s.clone()),
+                serde_json::Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            }
+        };
+        let groups = match v.claims.other.get(&cfg.claims.groups) {
+            Some(serde_json::Value::Array(a)) => a
+                .iter()
+                .filter_map(|g| g.as_str().map(String::from))
+                .collect(),
+            Some(serde_json::Value::String(s)) => std::vec![s.clone()],
+            _ => Vec::new(),
+        };
+        Session {
+            user: claim(&cfg.claims.user).unwrap_or_else(|| v.subject.clone()),
+            sub: v.subject.clone(),
+            email: claim(&cfg.claims.email),
+            email_verified: v
+                .claims
+                .other
+                .get("email_verified")
+                .and_then(serde_json::Value::as_bool),
+            name: claim(&cfg.claims.name),
+            preferred_username: claim(&cfg.claims.preferred_username),
+            groups,
+            issued_at: now.0,
+            expires_at: now.plus(cfg.session_ttl).0,
+            id_token: Some(tokens.id_token.clone()),
+            access_token: if cfg.pass_access_token || cfg.pass_authorization_header {
+                tokens.access_token.clone()
+            } else {
+                None
+            },
+        }
+    }
+
+    /// Seals the session; if it would not fit in a cookie, the ID token (used only as a sign-out hint)
+    /// is dropped first.
+    fn seal_session(
+        &self,
+        mut session: Session,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<String, Reason> {
+        let cfg = &*self.config;
+        loop {
+            let json = serde_json::to_vec(&session).map_err(|_| Reason::SessionTooLarge)?;
+            let sealed = cfg
+                .keys
+                .seal(Purpose::Session, &cfg.cookie_name, &json, rng)
+                .map_err(|_| Reason::RandomnessUnavailable)?;
+            if sealed.len() + cfg.cookie_name.len() < MAX_COOKIE_BYTES {
+                return Ok(sealed);
+            }
+            if session.id_token.take().is_none() {
+                return Err(Reason::SessionTooLarge);
+            }
+        }
+    }
+
+    fn identity_headers(&self, s: &Session) -> Vec<Header> {
+        let cfg = &*self.config;
+        let mut h = Vec::with_capacity(8);
+        let email = s.email.as_deref().unwrap_or("");
+        let groups = s.groups.join(",");
+        let preferred = s.preferred_username.as_deref().unwrap_or("");
+        push_identity(&mut h, "x-forwarded-user", &s.user);
+        push_identity(&mut h, "x-forwarded-email", email);
+        push_identity(&mut h, "x-forwarded-groups", &groups);
+        push_identity(&mut h, "x-forwarded-preferred-username", preferred);
+        push_identity(&mut h, "x-auth-request-user", &s.user);
+        push_identity(&mut h, "x-auth-request-email", email);
+        if let Some(at) = &s.access_token {
+            if cfg.pass_access_token {
+                push_identity(&mut h, "x-forwarded-access-token", &at.0);
+            }
+            if cfg.pass_authorization_header {
+                push_identity(&mut h, "authorization", &format!("Bearer {}", at.0));
+            }
+        }
+        h
+    }
+
+    /// Request edits for anything we forward: spoofed identity headers and our cookies removed, then
+    /// `identity` set.
+    fn upstream_edits(&self, req: &Request<'_>, identity: &[Header]) -> HeaderEdits {
+        let cfg = &*self.config;
+        let mut edits = HeaderEdits {
+            remove: spoofed_headers(req.headers, cfg.pass_authorization_header),
+            set: identity.to_vec(),
+            add: Vec::new(),
+        };
+        match strip_cookies(req.headers, |n| cfg.is_our_cookie(n)) {
+            Some(rest) if rest.is_empty() => edits.remove.push("cookie".into()),
+            Some(rest) => edits.set.push(("cookie".into(), rest)),
+            None => {}
+        }
+        edits
+    }
+
+    // ----- helpers ---------------------------------------------------------------------------------
+
+    fn login_cookie_name(&self, state: &str) -> String {
+        // The state's first 12 characters (72 random bits) name the attempt's cookie.
+        format!(
+            "{}{}",
+            self.config.login_cookie_prefix(),
+            state.get(..12).unwrap_or(state)
+        )
+    }
+
+    fn redirect_uri(&self, req: &Request<'_>) -> String {
+        match &self.config.redirect_url {
+            Some(u) => u.clone(),
+            None => format!(
+                "{}://{}{}/callback",
+                req.scheme, req.authority, self.config.prefix
+            ),
+        }
+    }
+
+    fn start_url(&self, return_to: &str) -> String {
+        format!(
+            "{}/start?rd={}",
+            self.config.prefix,
+            encode_component(return_to)
+        )
+    }
+
+    fn error(&self, req: &Request<'_>, status: u16, reason: Reason, message: &str) -> Decision {
+        response::error(
+            status,
+            reason,
+            message,
+            !wants_json(req),
+            &self.start_url("/"),
+            Vec::new(),
+        )
+    }
+
+    fn login_error(&self, status: u16, reason: Reason, browser: bool, cookie: &str) -> Decision {
+        let clear = std::vec![(
+            "set-cookie".into(),
+            self.config.cookie_attributes.clear(cookie)
+        )];
+        let message = match reason {
+            Reason::IdTokenRejected(_) => "the identity provider's ID token failed verification",
+            Reason::TokenEndpointUnavailable => "the identity provider did not answer in time",
+            Reason::ProviderNotReady => "the identity provider is not reachable yet; retry shortly",
+            Reason::SessionTooLarge => "the session is too large for a cookie",
+            _ => "the identity provider returned an unusable response",
+        };
+        response::error(
+            status,
+            reason,
+            message,
+            browser,
+            &self.start_url("/"),
+            clear,
+        )
+    }
+}
+
+/// API clients get JSON errors; browsers get HTML.
+fn wants_json(req: &Request<'_>) -> bool {
+    req.header("accept").is_some_and(prefers_json)
+        || req
+            .header("x-requested-with")
+            .is_some_and(|v| v.eq_ignore_ascii_case("xmlhttprequest"))
+}
+
+/// A state we minted: 22 base64url characters (16 bytes). Anything else is not ours.
+fn valid_state(s: &str) -> bool {
+    s.len() == 22
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}

@@ -1,0 +1,61 @@
+//! # portcullis-core
+//!
+//! The policy core of Portcullis: OpenID Connect browser login (authorization code + PKCE + state +
+//! nonce), sealed cookie sessions (AES-256-GCM-SIV), ID-token verification, and per-request routing
+//! policy — all as pure decisions.
+//!
+//! ## What the core never does
+//! It never reads a clock, draws randomness on its own, opens a socket, logs, or panics on input. Time
+//! ([`UnixTime`]) and randomness (`rand_core`) are handed in; every request ends in a [`Decision`].
+//!
+//! ## The driving loop (every host: the Envoy filter, host-shim, the tests)
+//! ```text
+//! root timer:   refresher.handle_timeout(config, now) -> Option<(Callout, RefreshPending)>
+//!               send it; refresher.handle_callout_response(..) -> Updated(provider) | Next(..) | Failed
+//!               on Updated: engine = Rc::new(engine.with_provider(provider))
+//! per request:  engine.handle_request(&Request::from_headers(&headers), now, rng, &mut cache)
+//!                 Forward  -> apply request edits, continue upstream
+//!                 Respond  -> send the local response, do not forward
+//!                 Callout  -> pause, send, then engine.handle_callout_response(pending, reply, now, rng)
+//! ```
+//!
+//! Sessions, PKCE, configuration and policy are `no_std` + `alloc` (build with
+//! `--no-default-features`); the `oidc` feature (default) adds JWKS, ID-token verification (jwt-simple,
+//! which needs std), the refresh timer and the [`Engine`].
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod config;
+pub mod decision;
+pub mod oidc;
+pub mod policy;
+pub mod request;
+pub mod response;
+pub mod session;
+pub mod time;
+
+#[cfg(feature = "oidc")]
+pub mod engine;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+pub use config::{Config, ConfigError};
+pub use decision::{Callout, CalloutResponse, Decision, Header, HeaderEdits, Reason};
+#[cfg(feature = "oidc")]
+pub use engine::{Engine, Outcome, Pending};
+#[cfg(feature = "oidc")]
+pub use oidc::refresh::{Provider, RefreshOutcome, RefreshPending, Refresher};
+pub use oidc::IdTokenError;
+pub use request::Request;
+pub use session::cache::SessionCache;
+pub use time::UnixTime;
+
+/// Without the `oidc` feature no flow waits on a callout, so there is no pending state.
+#[cfg(not(feature = "oidc"))]
+#[derive(Debug)]
+pub enum Pending {}

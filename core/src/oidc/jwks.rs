@@ -1,0 +1,154 @@
+//! The issuer's JSON Web Key Set (RFC 7517), reduced to the verification keys we can use.
+
+use std::string::String;
+use std::vec::Vec;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde::Deserialize;
+
+use crate::oidc::Alg;
+
+/// A usable public key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyMaterial {
+    /// RSA modulus and exponent (big-endian).
+    Rsa {
+        /// `n`.
+        n: Vec<u8>,
+        /// `e`.
+        e: Vec<u8>,
+    },
+    /// P-256 point, SEC1 uncompressed.
+    P256(Vec<u8>),
+    /// P-384 point, SEC1 uncompressed.
+    P384(Vec<u8>),
+    /// Ed25519 public key.
+    Ed25519(Vec<u8>),
+}
+
+/// One key of the set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Jwk {
+    /// `kid`.
+    pub kid: Option<String>,
+    /// `alg`, when the IdP pins one.
+    pub alg: Option<String>,
+    /// The key.
+    pub material: KeyMaterial,
+}
+
+impl Jwk {
+    /// Whether this key can verify `alg` (key type and curve fit, and the key's own `alg` if pinned).
+    #[must_use]
+    pub fn fits(&self, alg: Alg) -> bool {
+        if self.alg.as_deref().is_some_and(|a| a != alg.name()) {
+            return false;
+        }
+        matches!(
+            (&self.material, alg),
+            (
+                KeyMaterial::Rsa { .. },
+                Alg::RS256 | Alg::RS384 | Alg::RS512 | Alg::PS256 | Alg::PS384 | Alg::PS512
+            ) | (KeyMaterial::P256(_), Alg::ES256)
+                | (KeyMaterial::P384(_), Alg::ES384)
+                | (KeyMaterial::Ed25519(_), Alg::EdDSA)
+        )
+    }
+}
+
+/// The key set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Jwks {
+    /// Usable keys, in document order.
+    pub keys: Vec<Jwk>,
+}
+
+#[derive(Deserialize)]
+struct RawSet {
+    keys: Vec<RawKey>,
+}
+
+#[derive(Deserialize)]
+struct RawKey {
+    kty: String,
+    #[serde(default)]
+    kid: Option<String>,
+    #[serde(default)]
+    alg: Option<String>,
+    #[serde(default, rename = "use")]
+    use_: Option<String>,
+    #[serde(default)]
+    crv: Option<String>,
+    #[serde(default)]
+    n: Option<String>,
+    #[serde(default)]
+    e: Option<String>,
+    #[serde(default)]
+    x: Option<String>,
+    #[serde(default)]
+    y: Option<String>,
+}
+
+/// Why a key set was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JwksError {
+    /// Not a JSON key set.
+    Malformed,
+    /// It holds no signature key we can use.
+    NoUsableKeys,
+}
+
+fn b64(s: Option<&String>) -> Option<Vec<u8>> {
+    URL_SAFE_NO_PAD.decode(s?.trim_end_matches('=')).ok()
+}
+
+/// Parses a JWKS document. Keys for encryption (`use: enc`), private or symmetric keys (`kty: oct`),
+/// and key types we do not support are skipped; `x5c`/`x5u` are ignored.
+pub fn parse_jwks(body: &[u8]) -> Result<Jwks, JwksError> {
+    let raw: RawSet = serde_json::from_slice(body).map_err(|_| JwksError::Malformed)?;
+    let mut keys = Vec::new();
+    for k in raw.keys {
+        if k.use_.as_deref().is_some_and(|u| u != "sig") {
+            continue;
+        }
+        let material = match (k.kty.as_str(), k.crv.as_deref()) {
+            ("RSA", _) => match (b64(k.n.as_ref()), b64(k.e.as_ref())) {
+                (Some(n), Some(e)) if n.len() >= 256 => KeyMaterial::Rsa { n, e },
+                _ => continue, // also refuses RSA keys under 2048 bits
+            },
+            ("EC", Some(crv @ ("P-256" | "P-384"))) => {
+                let (Some(x), Some(y)) = (b64(k.x.as_ref()), b64(k.y.as_ref())) else {
+                    continue;
+                };
+                let len = if crv == "P-256" { 32 } else { 48 };
+                if x.len() != len || y.len() != len {
+                    continue;
+                }
+                let mut point = Vec::with_capacity(1 + 2 * len);
+                point.push(4);
+                point.extend_from_slice(&x);
+                point.extend_from_slice(&y);
+                if crv == "P-256" {
+                    KeyMaterial::P256(point)
+                } else {
+                    KeyMaterial::P384(point)
+                }
+            }
+            ("OKP", Some("Ed25519")) => match b64(k.x.as_ref()) {
+                Some(x) if x.len() == 32 => KeyMaterial::Ed25519(x),
+                _ => continue,
+            },
+            _ => continue,
+        };
+        keys.push(Jwk {
+            kid: k.kid,
+            alg: k.alg,
+            material,
+        });
+    }
+    if keys.is_empty() {
+        return Err(JwksError::NoUsableKeys);
+    }
+    Ok(Jwks { keys })
+}

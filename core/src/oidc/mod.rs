@@ -1,0 +1,131 @@
+//! OpenID Connect relying-party pieces: PKCE, the authorization request, discovery, the token request,
+//! and (with the `oidc` feature, which needs std for jwt-simple) JWKS, ID-token verification and the
+//! provider refresh timer.
+
+pub mod authorize;
+pub mod discovery;
+pub mod pkce;
+pub mod token;
+
+#[cfg(feature = "oidc")]
+pub mod jwks;
+#[cfg(feature = "oidc")]
+pub mod refresh;
+#[cfg(feature = "oidc")]
+pub mod verify;
+
+/// Why an ID token was refused (OIDC Core §3.1.3.7). Each maps to a stable code for logs and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdTokenError {
+    /// Not a compact JWS, bad base64/JSON, too long, or a `crit` header we do not understand.
+    Malformed,
+    /// `alg` is not on the allowlist (`none` and HMAC never are).
+    AlgorithmNotAllowed,
+    /// `kid` is not in the issuer's JWKS (even after a refetch).
+    UnknownKey,
+    /// The key with that `kid` cannot verify this `alg` (e.g. an RSA key named by an ES256 token).
+    KeyMismatch,
+    /// The signature does not verify.
+    BadSignature,
+    /// `iss` is not exactly the configured issuer.
+    WrongIssuer,
+    /// `aud` is missing or does not contain our client id.
+    WrongAudience,
+    /// `azp` is present and not our client id, or missing with several audiences.
+    WrongAuthorizedParty,
+    /// `exp` is missing.
+    ExpiryMissing,
+    /// `exp` has passed (beyond the leeway).
+    Expired,
+    /// `iat` is missing.
+    IssuedAtMissing,
+    /// `iat` (or `nbf`) is in the future beyond the leeway.
+    IssuedInFuture,
+    /// `nonce` is missing or differs from the one we sent.
+    NonceMismatch,
+    /// `sub` is missing or empty.
+    SubjectMissing,
+}
+
+impl IdTokenError {
+    /// Stable code, prefixed `id_token_`.
+    #[must_use]
+    pub fn code(self) -> &'static str {
+        match self {
+            IdTokenError::Malformed => "id_token_malformed",
+            IdTokenError::AlgorithmNotAllowed => "id_token_alg_not_allowed",
+            IdTokenError::UnknownKey => "id_token_unknown_kid",
+            IdTokenError::KeyMismatch => "id_token_key_mismatch",
+            IdTokenError::BadSignature => "id_token_bad_signature",
+            IdTokenError::WrongIssuer => "id_token_wrong_issuer",
+            IdTokenError::WrongAudience => "id_token_wrong_audience",
+            IdTokenError::WrongAuthorizedParty => "id_token_wrong_azp",
+            IdTokenError::ExpiryMissing => "id_token_exp_missing",
+            IdTokenError::Expired => "id_token_expired",
+            IdTokenError::IssuedAtMissing => "id_token_iat_missing",
+            IdTokenError::IssuedInFuture => "id_token_issued_in_future",
+            IdTokenError::NonceMismatch => "id_token_nonce_mismatch",
+            IdTokenError::SubjectMissing => "id_token_sub_missing",
+        }
+    }
+}
+
+/// Signature algorithms we can verify. HMAC and `none` are deliberately absent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alg {
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    RS256,
+    /// RSASSA-PKCS1-v1_5 with SHA-384.
+    RS384,
+    /// RSASSA-PKCS1-v1_5 with SHA-512.
+    RS512,
+    /// RSASSA-PSS with SHA-256.
+    PS256,
+    /// RSASSA-PSS with SHA-384.
+    PS384,
+    /// RSASSA-PSS with SHA-512.
+    PS512,
+    /// ECDSA P-256 with SHA-256.
+    ES256,
+    /// ECDSA P-384 with SHA-384.
+    ES384,
+    /// Ed25519.
+    EdDSA,
+}
+
+impl Alg {
+    /// All supported algorithms (the default allowlist).
+    pub const ALL: [Alg; 9] = [
+        Alg::RS256,
+        Alg::RS384,
+        Alg::RS512,
+        Alg::PS256,
+        Alg::PS384,
+        Alg::PS512,
+        Alg::ES256,
+        Alg::ES384,
+        Alg::EdDSA,
+    ];
+
+    /// The JOSE name.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Alg::RS256 => "RS256",
+            Alg::RS384 => "RS384",
+            Alg::RS512 => "RS512",
+            Alg::PS256 => "PS256",
+            Alg::PS384 => "PS384",
+            Alg::PS512 => "PS512",
+            Alg::ES256 => "ES256",
+            Alg::ES384 => "ES384",
+            Alg::EdDSA => "EdDSA",
+        }
+    }
+
+    /// Parses a JOSE name (exact, case-sensitive as RFC 7515 requires).
+    #[must_use]
+    pub fn from_name(s: &str) -> Option<Alg> {
+        Alg::ALL.into_iter().find(|a| a.name() == s)
+    }
+}

@@ -1,0 +1,172 @@
+//! The provider snapshot (discovery + JWKS) and the root-context timer that keeps it fresh.
+//!
+//! Every VM runs its own `Refresher` from `on_tick`. It fetches discovery, then the JWKS, and hands back
+//! an immutable [`Provider`] that the adapter installs in a new `Engine` snapshot. Failures back off
+//! (1 s doubling to 60 s); a good provider is kept while refreshes fail.
+
+use std::boxed::Box;
+use std::format;
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::decision::{Callout, CalloutResponse};
+use crate::oidc::discovery::{
+    discovery_request, get_callout, parse_discovery, DiscoveryError, ProviderMetadata,
+};
+use crate::oidc::jwks::{parse_jwks, Jwks, JwksError};
+use crate::time::UnixTime;
+
+/// What the engine knows about the IdP.
+#[derive(Debug, Clone)]
+pub struct Provider {
+    /// Discovery metadata.
+    pub metadata: ProviderMetadata,
+    /// Signing keys.
+    pub jwks: Jwks,
+    /// When the JWKS was last fetched (for the unknown-`kid` refetch limit).
+    pub jwks_fetched_at: UnixTime,
+}
+
+impl Provider {
+    /// Whether an unknown `kid` may trigger a JWKS refetch now.
+    #[must_use]
+    pub fn may_refetch_jwks(&self, now: UnixTime, min_interval: u64) -> bool {
+        now.since(self.jwks_fetched_at) >= min_interval
+    }
+}
+
+/// Which fetch a root callout was.
+#[derive(Debug)]
+pub enum RefreshPending {
+    /// The discovery document.
+    Discovery,
+    /// The JWKS, for this metadata.
+    Jwks(Box<ProviderMetadata>),
+}
+
+/// What a refresh step produced.
+#[derive(Debug)]
+pub enum RefreshOutcome {
+    /// A new provider to install.
+    Updated(Arc<Provider>),
+    /// Discovery done; this JWKS callout must be sent next.
+    Next(Callout, RefreshPending),
+    /// The step failed; retried after a backoff. The string is a log line (no secrets).
+    Failed(std::string::String),
+}
+
+/// The refresh state machine of one VM.
+#[derive(Debug, Default)]
+pub struct Refresher {
+    in_flight_since: Option<UnixTime>,
+    next_at: UnixTime,
+    backoff: u64,
+    ready: bool,
+}
+
+impl Refresher {
+    /// A refresher that fetches at the first timeout.
+    #[must_use]
+    pub fn new() -> Self {
+        Refresher::default()
+    }
+
+    /// Whether a provider has been loaded at least once.
+    #[must_use]
+    pub fn is_ready(&self) -> bool {
+        self.ready
+    }
+
+    /// Called from the host's timer. Returns the callout to make, if one is due.
+    pub fn handle_timeout(
+        &mut self,
+        config: &Config,
+        now: UnixTime,
+    ) -> Option<(Callout, RefreshPending)> {
+        if let Some(since) = self.in_flight_since {
+            // A host always reports a reply or a failure; this only guards against a lost one.
+            if now.since(since) < 2 * config.callout_timeout_ms / 1000 + 5 {
+                return None;
+            }
+        }
+        if now < self.next_at {
+            return None;
+        }
+        match discovery_request(
+            &config.issuer,
+            &config.idp_cluster,
+            config.callout_timeout_ms,
+        ) {
+            Some(c) => {
+                self.in_flight_since = Some(now);
+                Some((c, RefreshPending::Discovery))
+            }
+            None => {
+                self.fail(now);
+                None
+            }
+        }
+    }
+
+    /// Called with the reply to a callout from [`Refresher::handle_timeout`] or a `Next` outcome.
+    pub fn handle_callout_response(
+        &mut self,
+        config: &Config,
+        pending: RefreshPending,
+        response: CalloutResponse<'_>,
+        now: UnixTime,
+    ) -> RefreshOutcome {
+        let body = match response {
+            CalloutResponse::Received { status: 200, body } => body,
+            CalloutResponse::Received { status, .. } => {
+                return self.failed(now, format!("{} answered HTTP {status}", what(&pending)));
+            }
+            CalloutResponse::Failed => {
+                return self.failed(now, format!("{} unreachable or timed out", what(&pending)))
+            }
+        };
+        match pending {
+            RefreshPending::Discovery => match parse_discovery(body, &config.issuer) {
+                Ok(meta) => match get_callout(&meta.jwks_uri, &config.idp_cluster, config.callout_timeout_ms) {
+                    Some(c) => RefreshOutcome::Next(c, RefreshPending::Jwks(Box::new(meta))),
+                    None => self.failed(now, "discovery: jwks_uri is not a URL".into()),
+                },
+                Err(DiscoveryError::IssuerMismatch) => self.failed(
+                    now,
+                    "discovery: the document's issuer is not the configured issuer (refusing the provider)".into(),
+                ),
+                Err(DiscoveryError::BadEndpoint(f)) => self.failed(now, format!("discovery: {f} is not an http(s) URL")),
+                Err(DiscoveryError::Malformed(m)) => self.failed(now, format!("discovery: malformed document: {m}")),
+            },
+            RefreshPending::Jwks(metadata) => match parse_jwks(body) {
+                Ok(jwks) => {
+                    self.in_flight_since = None;
+                    self.backoff = 0;
+                    self.ready = true;
+                    self.next_at = now.plus(config.refresh_interval);
+                    RefreshOutcome::Updated(Arc::new(Provider { metadata: *metadata, jwks, jwks_fetched_at: now }))
+                }
+                Err(JwksError::Malformed) => self.failed(now, "jwks: malformed document".into()),
+                Err(JwksError::NoUsableKeys) => self.failed(now, "jwks: no usable signature keys".into()),
+            },
+        }
+    }
+
+    fn failed(&mut self, now: UnixTime, msg: std::string::String) -> RefreshOutcome {
+        self.fail(now);
+        RefreshOutcome::Failed(msg)
+    }
+
+    fn fail(&mut self, now: UnixTime) {
+        self.in_flight_since = None;
+        self.backoff = (self.backoff * 2).clamp(1, 60);
+        self.next_at = now.plus(self.backoff);
+    }
+}
+
+fn what(p: &RefreshPending) -> &'static str {
+    match p {
+        RefreshPending::Discovery => "discovery",
+        RefreshPending::Jwks(_) => "jwks",
+    }
+}

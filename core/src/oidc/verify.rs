@@ -1,0 +1,240 @@
+//! ID token validation (OIDC Core §3.1.3.7), signature by jwt-simple.
+//!
+//! Known relying-party attacks this refuses: `alg: none`; HS256 "signed" with the RSA public key as HMAC
+//! secret (algorithm confusion: HMAC is never on the allowlist and keys are typed by `kty`); keys smuggled
+//! in through `jku`, `x5u`, `jwk` or `x5c` headers (ignored: only the issuer's JWKS is consulted); tokens
+//! for another client (`aud`/`azp`); replays into another login (`nonce`); and stale tokens (`exp`,
+//! `iat`).
+
+use std::collections::BTreeMap;
+use std::string::String;
+use std::vec;
+use std::vec::Vec;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use jwt_simple::prelude::*;
+use jwt_simple::JWTError;
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+
+use crate::oidc::jwks::{Jwk, Jwks, KeyMaterial};
+use crate::oidc::{Alg, IdTokenError};
+use crate::time::UnixTime;
+
+/// Longest ID token we look at.
+pub const MAX_TOKEN_LEN: usize = 16 * 1024;
+
+/// What the token must satisfy.
+#[derive(Debug, Clone)]
+pub struct Expectations<'a> {
+    /// Exact `iss`.
+    pub issuer: &'a str,
+    /// Our `client_id`: in `aud`, and `azp` when present.
+    pub client_id: &'a str,
+    /// The `nonce` we sent.
+    pub nonce: &'a str,
+    /// Allowed algorithms.
+    pub allowed_algs: &'a [Alg],
+    /// The current time.
+    pub now: UnixTime,
+    /// Leeway in seconds for `exp`, `iat`, `nbf`.
+    pub leeway: u64,
+}
+
+/// The claims of a verified ID token (all of them, for the configured claim names).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct IdClaims {
+    /// Every claim not modelled by jwt-simple's standard set, by name.
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct Header {
+    alg: String,
+    #[serde(default)]
+    kid: Option<String>,
+    #[serde(default)]
+    crit: Option<serde_json::Value>,
+}
+
+/// A verified token: standard claims checked, the rest in `claims`.
+#[derive(Debug, Clone)]
+pub struct VerifiedIdToken {
+    /// `sub`.
+    pub subject: String,
+    /// Other claims (`email`, `groups`, `azp`, ...).
+    pub claims: IdClaims,
+}
+
+/// Verifies `token` against `jwks`. `Err(UnknownKey)` tells the caller a JWKS refetch may help.
+pub fn verify_id_token(
+    token: &str,
+    jwks: &Jwks,
+    exp: &Expectations<'_>,
+) -> Result<VerifiedIdToken, IdTokenError> {
+    if token.len() > MAX_TOKEN_LEN || token.split('.').count() != 3 {
+        return Err(IdTokenError::Malformed);
+    }
+    let header_b64 = token.split('.').next().unwrap_or("");
+    let header_json = URL_SAFE_NO_PAD
+        .decode(header_b64)
+        .map_err(|_| IdTokenError::Malformed)?;
+    let header: Header =
+        serde_json::from_slice(&header_json).map_err(|_| IdTokenError::Malformed)?;
+    if header.crit.is_some() {
+        // RFC 7515 §4.1.11: we understand no extensions, so a token that requires one is refused.
+        return Err(IdTokenError::Malformed);
+    }
+    let alg = Alg::from_name(&header.alg)
+        .filter(|a| exp.allowed_algs.contains(a))
+        .ok_or(IdTokenError::AlgorithmNotAllowed)?;
+    let candidates: Vec<&Jwk> = match &header.kid {
+        Some(kid) => {
+            let named: Vec<&Jwk> = jwks
+                .keys
+                .iter()
+                .filter(|k| k.kid.as_deref() == Some(kid.as_str()))
+                .collect();
+            if named.is_empty() {
+                return Err(IdTokenError::UnknownKey);
+            }
+            named
+        }
+        None => jwks.keys.iter().collect(),
+    };
+    let fitting: Vec<&Jwk> = candidates.into_iter().filter(|k| k.fits(alg)).collect();
+    if fitting.is_empty() {
+        return Err(if header.kid.is_some() {
+            IdTokenError::KeyMismatch
+        } else {
+            IdTokenError::UnknownKey
+        });
+    }
+    let mut last = IdTokenError::BadSignature;
+    let mut verified = None;
+    for key in fitting {
+        match verify_with(key, alg, token, exp) {
+            Ok(c) => {
+                verified = Some(c);
+                break;
+            }
+            Err(e) => last = e,
+        }
+    }
+    let claims = verified.ok_or(last)?;
+    check_claims(claims, exp)
+}
+
+fn options(exp: &Expectations<'_>) -> VerificationOptions {
+    VerificationOptions {
+        // iat/nbf are checked by us with the same leeway; jwt-simple still checks `exp`.
+        accept_future: true,
+        time_tolerance: Some(Duration::from_secs(exp.leeway)),
+        artificial_time: Some(Duration::from_secs(exp.now.0)),
+        max_token_length: Some(MAX_TOKEN_LEN),
+        ..VerificationOptions::default()
+    }
+}
+
+fn verify_with(
+    key: &Jwk,
+    alg: Alg,
+    token: &str,
+    exp: &Expectations<'_>,
+) -> Result<JWTClaims<IdClaims>, IdTokenError> {
+    let opts = Some(options(exp));
+    let result = match (&key.material, alg) {
+        (KeyMaterial::Rsa { n, e }, Alg::RS256) => {
+            RS256PublicKey::from_components(n, e).and_then(|k| k.verify_token(token, opts))
+        }
+        (KeyMaterial::Rsa { n, e }, Alg::RS384) => {
+            RS384PublicKey::from_components(n, e).and_then(|k| k.verify_token(token, opts))
+        }
+        (KeyMaterial::Rsa { n, e }, Alg::RS512) => {
+            RS512PublicKey::from_components(n, e).and_then(|k| k.verify_token(token, opts))
+        }
+        (KeyMaterial::Rsa { n, e }, Alg::PS256) => {
+            PS256PublicKey::from_components(n, e).and_then(|k| k.verify_token(token, opts))
+        }
+        (KeyMaterial::Rsa { n, e }, Alg::PS384) => {
+            PS384PublicKey::from_components(n, e).and_then(|k| k.verify_token(token, opts))
+        }
+        (KeyMaterial::Rsa { n, e }, Alg::PS512) => {
+            PS512PublicKey::from_components(n, e).and_then(|k| k.verify_token(token, opts))
+        }
+        (KeyMaterial::P256(p), Alg::ES256) => {
+            ES256PublicKey::from_bytes(p).and_then(|k| k.verify_token(token, opts))
+        }
+        (KeyMaterial::P384(p), Alg::ES384) => {
+            ES384PublicKey::from_bytes(p).and_then(|k| k.verify_token(token, opts))
+        }
+        (KeyMaterial::Ed25519(p), Alg::EdDSA) => {
+            Ed25519PublicKey::from_bytes(p).and_then(|k| k.verify_token(token, opts))
+        }
+        _ => return Err(IdTokenError::KeyMismatch),
+    };
+    result.map_err(|e| match e.downcast_ref::<JWTError>() {
+        Some(JWTError::TokenHasExpired) => IdTokenError::Expired,
+        Some(JWTError::InvalidSignature) => IdTokenError::BadSignature,
+        Some(JWTError::AlgorithmMismatch) => IdTokenError::AlgorithmNotAllowed,
+        Some(JWTError::InvalidPublicKey | JWTError::UnsupportedRSAModulus | JWTError::WeakKey) => {
+            IdTokenError::KeyMismatch
+        }
+        _ => IdTokenError::Malformed,
+    })
+}
+
+fn check_claims(
+    c: JWTClaims<IdClaims>,
+    exp: &Expectations<'_>,
+) -> Result<VerifiedIdToken, IdTokenError> {
+    let now = exp.now.0;
+    if c.issuer.as_deref() != Some(exp.issuer) {
+        return Err(IdTokenError::WrongIssuer);
+    }
+    let audiences: Vec<&str> = match &c.audiences {
+        Some(Audiences::AsString(a)) => vec![a.as_str()],
+        Some(Audiences::AsSet(set)) => set.iter().map(String::as_str).collect(),
+        None => vec![],
+    };
+    if !audiences.contains(&exp.client_id) {
+        return Err(IdTokenError::WrongAudience);
+    }
+    match c.custom.other.get("azp") {
+        Some(serde_json::Value::String(azp)) if azp == exp.client_id => {}
+        Some(_) => return Err(IdTokenError::WrongAuthorizedParty),
+        // OIDC Core §3.1.3.7 (4)/(5): with several audiences the authorized party must be named.
+        None if audiences.len() > 1 => return Err(IdTokenError::WrongAuthorizedParty),
+        None => {}
+    }
+    let expires = c.expires_at.ok_or(IdTokenError::ExpiryMissing)?.as_secs();
+    if now >= expires.saturating_add(exp.leeway) {
+        return Err(IdTokenError::Expired);
+    }
+    let issued = c.issued_at.ok_or(IdTokenError::IssuedAtMissing)?.as_secs();
+    if issued > now.saturating_add(exp.leeway) {
+        return Err(IdTokenError::IssuedInFuture);
+    }
+    if c.invalid_before
+        .is_some_and(|nbf| nbf.as_secs() > now.saturating_add(exp.leeway))
+    {
+        return Err(IdTokenError::IssuedInFuture);
+    }
+    let nonce_ok = c
+        .nonce
+        .as_deref()
+        .is_some_and(|n| bool::from(n.as_bytes().ct_eq(exp.nonce.as_bytes())));
+    if !nonce_ok {
+        return Err(IdTokenError::NonceMismatch);
+    }
+    let subject = c
+        .subject
+        .filter(|s| !s.is_empty())
+        .ok_or(IdTokenError::SubjectMissing)?;
+    Ok(VerifiedIdToken {
+        subject,
+        claims: c.custom,
+    })
+}

@@ -1,0 +1,114 @@
+//! Local responses: redirects, the 401 for API clients, and error pages (HTML for browsers, JSON for
+//! API clients). Bodies carry a stable error code and a fixed message; never a token, a secret or any
+//! text the client or IdP supplied.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crate::decision::{Decision, Header, Reason};
+
+fn h(name: &str, value: impl Into<String>) -> Header {
+    (String::from(name), value.into())
+}
+
+/// A 302 to `location` with extra headers (cookies).
+pub fn redirect(location: String, mut extra: Vec<Header>, reason: Reason) -> Decision {
+    extra.push(h("location", location));
+    extra.push(h("cache-control", "no-store"));
+    Decision::Respond {
+        status: 302,
+        headers: extra,
+        body: Vec::new(),
+        reason,
+    }
+}
+
+/// A JSON body response.
+pub fn json(
+    status: u16,
+    body: &serde_json::Value,
+    mut extra: Vec<Header>,
+    reason: Reason,
+) -> Decision {
+    extra.push(h("content-type", "application/json"));
+    extra.push(h("cache-control", "no-store"));
+    Decision::Respond {
+        status,
+        headers: extra,
+        body: serde_json::to_vec(body).unwrap_or_default(),
+        reason,
+    }
+}
+
+/// Minimal HTML escaping for the few dynamic parts of a page (codes and our own URLs).
+#[must_use]
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// An error page: HTML with a "sign in again" link for browsers, JSON for API clients.
+pub fn error(
+    status: u16,
+    reason: Reason,
+    message: &str,
+    browser: bool,
+    retry_url: &str,
+    mut extra: Vec<Header>,
+) -> Decision {
+    extra.push(h("cache-control", "no-store"));
+    if reason == Reason::ProviderNotReady {
+        extra.push(h("retry-after", "2"));
+    }
+    if browser {
+        let body = format!(
+            "<!doctype html><html><head><meta charset=\"utf-8\"><title>Sign-in problem</title></head>\
+             <body style=\"font-family:sans-serif;max-width:40em;margin:4em auto\"><h1>{status} &mdash; sign-in problem</h1>\
+             <p>{}</p><p><small>Code: <code>{}</code></small></p><p><a href=\"{}\">Sign in again</a></p></body></html>",
+            escape_html(message),
+            escape_html(reason.code()),
+            escape_html(retry_url)
+        );
+        extra.push(h("content-type", "text/html; charset=utf-8"));
+        Decision::Respond {
+            status,
+            headers: extra,
+            body: body.into_bytes(),
+            reason,
+        }
+    } else {
+        json(
+            status,
+            &serde_json::json!({"error": reason.code(), "message": message}),
+            extra,
+            reason,
+        )
+    }
+}
+
+/// The 401 for requests that are not top-level navigations: no login cookie is minted; the body tells
+/// the client where a browser could start a login.
+pub fn login_required(realm: &str, login_url: &str) -> Decision {
+    let extra = vec![h(
+        "www-authenticate",
+        format!("Bearer realm=\"{}\"", realm.replace(['"', '\\'], "")),
+    )];
+    json(
+        401,
+        &serde_json::json!({"error": "login_required", "message": "authentication required", "login_url": login_url}),
+        extra,
+        Reason::LoginRequired,
+    )
+}

@@ -1,0 +1,344 @@
+//! Simulation harness (like quinn's `Pair`): an engine, the in-process fake IdP, a browser cookie jar,
+//! a simulated clock and a seeded RNG. Nothing sleeps and nothing touches the network.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use portcullis_core::testkit::FakeIdp;
+use portcullis_core::{
+    CalloutResponse, Decision, Engine, Outcome, RefreshOutcome, Refresher, Request, SessionCache,
+    UnixTime,
+};
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use serde_json::{json, Value};
+
+pub const ISSUER: &str = "https://idp.test";
+pub const KEY_1: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+pub const KEY_2: &str = "YWJjZGVmMDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODk=";
+
+pub fn base_config() -> Value {
+    json!({
+        "issuer": ISSUER,
+        "idp_cluster": "idp",
+        "client_id": "app",
+        "client_secret": "app-secret",
+        "cookie": {"name": "_pc", "keys": [{"id": "k1", "secret": KEY_1}]},
+        "public_paths": ["/public/*", "/healthz"],
+        "allowed_redirect_domains": [".example.com"],
+    })
+}
+
+/// Deep-merges `patch` into `base`.
+pub fn merge(base: &mut Value, patch: &Value) {
+    match (base, patch) {
+        (Value::Object(b), Value::Object(p)) => {
+            for (k, v) in p {
+                merge(b.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+        (b, p) => *b = p.clone(),
+    }
+}
+
+/// A browser's cookie jar for one host.
+#[derive(Default, Debug, Clone)]
+pub struct Browser {
+    pub jar: Vec<(String, String)>,
+}
+
+impl Browser {
+    pub fn cookie_header(&self) -> Option<String> {
+        if self.jar.is_empty() {
+            return None;
+        }
+        Some(
+            self.jar
+                .iter()
+                .map(|(n, v)| format!("{n}={v}"))
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    }
+
+    /// Applies `set-cookie` headers (Max-Age=0 deletes); keeps creation order like a browser.
+    pub fn apply(&mut self, headers: &[(String, String)]) {
+        for (n, v) in headers {
+            if !n.eq_ignore_ascii_case("set-cookie") {
+                continue;
+            }
+            let pair = v.split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            self.jar.retain(|(n, _)| n != name);
+            if !v.contains("Max-Age=0") {
+                self.jar.push((name.to_string(), value.to_string()));
+            }
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.jar
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn set(&mut self, name: &str, value: &str) {
+        self.jar.retain(|(n, _)| n != name);
+        self.jar.push((name.to_string(), value.to_string()));
+    }
+
+    pub fn login_cookies(&self) -> Vec<String> {
+        self.jar
+            .iter()
+            .filter(|(n, _)| n.starts_with("_pc_login_"))
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+}
+
+pub struct Harness {
+    pub engine: Engine,
+    pub idp: FakeIdp,
+    pub cache: SessionCache,
+    pub rng: ChaCha20Rng,
+    pub now: UnixTime,
+    pub refresher: Refresher,
+    /// How many callouts went to the IdP during requests, by path.
+    pub callouts: Vec<String>,
+    /// When set, request-time callouts get this reply instead of the fake IdP's.
+    pub callout_override: Option<(u16, Vec<u8>)>,
+    pub callout_fails: bool,
+}
+
+pub fn get_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+impl Harness {
+    pub fn new() -> Self {
+        Self::with(json!({}))
+    }
+
+    /// A harness whose configuration is `base_config()` with `patch` merged in, provider loaded.
+    pub fn with(patch: Value) -> Self {
+        let mut h = Self::unready(patch);
+        h.load_provider();
+        h
+    }
+
+    pub fn unready(patch: Value) -> Self {
+        let mut cfg = base_config();
+        merge(&mut cfg, &patch);
+        let engine = Engine::from_json(cfg.to_string().as_bytes()).expect("config");
+        let mut idp = FakeIdp::new(ISSUER);
+        idp.now = 1_700_000_000;
+        Harness {
+            engine,
+            idp,
+            cache: SessionCache::new(64),
+            rng: ChaCha20Rng::seed_from_u64(42),
+            now: UnixTime(1_700_000_000),
+            refresher: Refresher::new(),
+            callouts: Vec::new(),
+            callout_override: None,
+            callout_fails: false,
+        }
+    }
+
+    /// Drives the root refresh timer against the fake IdP until a provider is installed.
+    pub fn load_provider(&mut self) {
+        let (mut callout, mut pending) = self
+            .refresher
+            .handle_timeout(self.engine.config(), self.now)
+            .expect("a refresh is due");
+        loop {
+            let (status, _, body) =
+                self.idp
+                    .serve(callout.method, &callout.path, None, &callout.body);
+            match self.refresher.handle_callout_response(
+                self.engine.config(),
+                pending,
+                CalloutResponse::Received {
+                    status,
+                    body: &body,
+                },
+                self.now,
+            ) {
+                RefreshOutcome::Updated(p) => {
+                    self.engine = self.engine.with_provider(p);
+                    return;
+                }
+                RefreshOutcome::Next(c, p) => {
+                    callout = c;
+                    pending = p;
+                }
+                RefreshOutcome::Failed(m) => panic!("refresh failed: {m}"),
+            }
+        }
+    }
+
+    pub fn advance(&mut self, secs: u64) {
+        self.now = self.now.plus(secs);
+        self.idp.now = self.now.0;
+    }
+
+    /// Sends a request; request-time callouts are served by the fake IdP until a final decision.
+    pub fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        browser: Option<&Browser>,
+    ) -> Decision {
+        let mut h: Vec<(String, String)> = vec![
+            (":method".into(), method.into()),
+            (":path".into(), path.into()),
+            (":authority".into(), "app.test".into()),
+            (":scheme".into(), "https".into()),
+        ];
+        h.extend(headers.iter().map(|(a, b)| (a.to_string(), b.to_string())));
+        if let Some(c) = browser.and_then(Browser::cookie_header) {
+            h.push(("cookie".into(), c));
+        }
+        let req = Request::from_headers(&h);
+        let mut d = self
+            .engine
+            .handle_request(&req, self.now, &mut self.rng, &mut self.cache);
+        while let Decision::Callout { callout, pending } = d {
+            self.callouts.push(callout.path.clone());
+            let auth = callout
+                .headers
+                .iter()
+                .find(|(n, _)| n == "authorization")
+                .map(|(_, v)| v.clone());
+            let (status, _, body) = match &self.callout_override {
+                Some((s, b)) => (*s, vec![], b.clone()),
+                None => self.idp.serve(
+                    callout.method,
+                    &callout.path,
+                    auth.as_deref(),
+                    &callout.body,
+                ),
+            };
+            let reply = if self.callout_fails {
+                CalloutResponse::Failed
+            } else {
+                CalloutResponse::Received {
+                    status,
+                    body: &body,
+                }
+            };
+            let Outcome { decision, provider } =
+                self.engine
+                    .handle_callout_response(pending, reply, self.now, &mut self.rng);
+            if let Some(p) = provider {
+                self.engine = self.engine.with_provider(Arc::clone(&p));
+            }
+            d = decision;
+        }
+        d
+    }
+
+    /// A top-level browser navigation.
+    pub fn navigate(&mut self, browser: &mut Browser, path: &str) -> Decision {
+        let d = self.send("GET", path, &[("accept", "text/html")], Some(browser));
+        if let Decision::Respond { headers, .. } = &d {
+            browser.apply(headers);
+        }
+        d
+    }
+
+    /// Starts a login by navigating to `path`; returns the IdP authorization URL.
+    pub fn start(&mut self, browser: &mut Browser, path: &str) -> String {
+        match self.navigate(browser, path) {
+            Decision::Respond {
+                status: 302,
+                headers,
+                ..
+            } => get_header(&headers, "location").unwrap().to_string(),
+            other => panic!("expected a redirect to the IdP, got {other:?}"),
+        }
+    }
+
+    /// The IdP logs `user` in and sends the browser back; returns the callback's path+query.
+    pub fn idp_login(&mut self, authorize_url: &str, user: &str) -> String {
+        let back = self
+            .idp
+            .authorize(authorize_url, user)
+            .expect("IdP accepted the request");
+        back.strip_prefix("https://app.test")
+            .expect("callback on our host")
+            .to_string()
+    }
+
+    /// Full login; returns the final decision of the callback.
+    pub fn login(&mut self, browser: &mut Browser, path: &str, user: &str) -> Decision {
+        let auth = self.start(browser, path);
+        let cb = self.idp_login(&auth, user);
+        self.navigate(browser, &cb)
+    }
+}
+
+pub fn status(d: &Decision) -> u16 {
+    match d {
+        Decision::Respond { status, .. } => *status,
+        Decision::Forward { .. } => 0,
+        Decision::Callout { .. } => 1,
+    }
+}
+
+pub fn location(d: &Decision) -> String {
+    match d {
+        Decision::Respond { headers, .. } => get_header(headers, "location")
+            .unwrap_or_default()
+            .to_string(),
+        _ => String::new(),
+    }
+}
+
+pub fn reason_code(d: &Decision) -> &'static str {
+    d.reason().map_or("callout", |r| r.code())
+}
+
+pub fn body_json(d: &Decision) -> Value {
+    match d {
+        Decision::Respond { body, .. } => serde_json::from_slice(body).unwrap_or(Value::Null),
+        _ => Value::Null,
+    }
+}
+
+/// Request headers after applying a Forward's edits to `sent`.
+pub fn upstream_headers(d: &Decision, sent: &[(String, String)]) -> Vec<(String, String)> {
+    let Decision::Forward { request, .. } = d else {
+        panic!("expected Forward, got {d:?}")
+    };
+    let mut out: Vec<(String, String)> = sent
+        .iter()
+        .filter(|(n, _)| !request.remove.iter().any(|r| r.eq_ignore_ascii_case(n)))
+        .cloned()
+        .collect();
+    for (n, v) in &request.set {
+        out.retain(|(m, _)| !m.eq_ignore_ascii_case(n));
+        out.push((n.clone(), v.clone()));
+    }
+    out.extend(request.add.iter().cloned());
+    out
+}
+
+pub fn query_of(url: &str) -> BTreeMap<String, String> {
+    let q = url.split_once('?').map_or("", |(_, q)| q);
+    q.split('&')
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                portcullis_core::request::form_decode(v).unwrap(),
+            )
+        })
+        .collect()
+}
