@@ -396,12 +396,14 @@ impl Config {
                     "is required by the chosen client_auth",
                 ))
             }
-            (Some(other), _) => return Err(invalid(
-                "client_auth",
-                format!(
+            (Some(other), _) => {
+                return Err(invalid(
+                    "client_auth",
+                    format!(
                     "unknown method {other:?}; use client_secret_basic, client_secret_post or none"
                 ),
-            )),
+                ))
+            }
         };
         let prefix = raw.prefix;
         if !prefix.starts_with('/')

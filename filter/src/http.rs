@@ -1,0 +1,189 @@
+//! The HTTP context: one request, fed to the engine; its decision carried out.
+
+use std::rc::Rc;
+
+use portcullis_core::{Decision, Engine, HeaderEdits, Pending, Reason, Request};
+use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::{Action, LogLevel, MapType, Status};
+
+use crate::callout::Reply;
+use crate::host::{self, HostRng};
+use crate::root::Vm;
+
+/// Per-request state.
+pub struct Http {
+    vm: Rc<Vm>,
+    /// The engine snapshot this request started with, and its paused flow.
+    waiting: Option<(Rc<Engine>, Pending)>,
+    /// Response edits to apply when the upstream answers.
+    response: HeaderEdits,
+    /// `METHOD /path` (no query: it may hold codes and states) for log lines.
+    label: String,
+}
+
+impl Http {
+    pub fn new(vm: Rc<Vm>) -> Self {
+        Http {
+            vm,
+            waiting: None,
+            response: HeaderEdits::default(),
+            label: String::new(),
+        }
+    }
+
+    /// Carries out a decision. Returns the action for a headers callback (`resume` says whether a paused
+    /// request must be resumed explicitly instead).
+    fn carry_out(&mut self, engine: Rc<Engine>, decision: Decision, resume: bool) -> Action {
+        if let Some(reason) = decision.reason() {
+            self.vm.count(reason.code());
+        }
+        match decision {
+            Decision::Forward {
+                request, response, ..
+            } => {
+                if let Err(s) = host::apply_edits(MapType::HttpRequestHeaders, &request) {
+                    // Never forward a request whose identity headers could not be set or stripped.
+                    return self.fail(500, "cannot edit request headers", s);
+                }
+                self.response = response;
+                if resume {
+                    if let Err(s) = host::resume() {
+                        host::log(LogLevel::Error, &format!("resume failed: {s:?}"));
+                    }
+                }
+                Action::Continue
+            }
+            Decision::Respond {
+                status,
+                headers,
+                body,
+                reason,
+            } => {
+                if reason.is_failure() {
+                    host::log(
+                        LogLevel::Warn,
+                        &format!("{status} {} {}", reason.code(), self.label),
+                    );
+                }
+                if let Err(s) = host::send_response(status, &headers, &body) {
+                    host::log(LogLevel::Error, &format!("cannot send response: {s:?}"));
+                }
+                Action::Pause
+            }
+            Decision::Callout { callout, pending } => match host::dispatch(&callout) {
+                Ok(_token) => {
+                    self.waiting = Some((engine, pending));
+                    Action::Pause
+                }
+                Err(s) => {
+                    host::log(
+                        LogLevel::Error,
+                        &format!(
+                            "cannot call the IdP through cluster {:?} ({s:?})",
+                            callout.cluster
+                        ),
+                    );
+                    let next = self.continue_flow(engine, pending, Reply::read(0, 0));
+                    let (engine, decision) = next;
+                    self.carry_out(engine, decision, resume)
+                }
+            },
+        }
+    }
+
+    fn continue_flow(
+        &self,
+        engine: Rc<Engine>,
+        pending: Pending,
+        reply: Reply,
+    ) -> (Rc<Engine>, Decision) {
+        let now = host::now().unwrap_or_default();
+        let outcome =
+            engine.handle_callout_response(pending, reply.as_response(), now, &mut HostRng);
+        let engine = match outcome.provider {
+            Some(p) => {
+                self.vm.install(p.clone());
+                Rc::new(engine.with_provider(p))
+            }
+            None => engine,
+        };
+        (engine, outcome.decision)
+    }
+
+    fn fail(&self, status: u16, what: &str, s: Status) -> Action {
+        host::log(
+            LogLevel::Error,
+            &format!("{status} {what} ({s:?}) {}", self.label),
+        );
+        let _ = host::send_response(
+            status,
+            &[("content-type".into(), "text/plain".into())],
+            b"internal error\n",
+        );
+        Action::Pause
+    }
+}
+
+impl Context for Http {
+    fn on_http_call_response(
+        &mut self,
+        _token_id: u32,
+        num_headers: usize,
+        body_size: usize,
+        _num_trailers: usize,
+    ) {
+        let Some((engine, pending)) = self.waiting.take() else {
+            return;
+        };
+        let (engine, decision) =
+            self.continue_flow(engine, pending, Reply::read(num_headers, body_size));
+        let _ = self.carry_out(engine, decision, true);
+    }
+}
+
+impl HttpContext for Http {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let engine = self.vm.engine.try_borrow().ok().and_then(|e| e.clone());
+        let Some(engine) = engine else {
+            self.vm.count(Reason::ProviderNotReady.code());
+            let _ = host::send_response(
+                503,
+                &[("content-type".into(), "text/plain".into())],
+                b"not configured\n",
+            );
+            return Action::Pause;
+        };
+        let headers = match host::request_headers() {
+            Ok(h) => h,
+            Err(s) => return self.fail(500, "cannot read request headers", s),
+        };
+        let now = match host::now() {
+            Ok(t) => t,
+            Err(s) => return self.fail(500, "cannot read the clock", s),
+        };
+        let req = Request::from_headers(&headers);
+        self.label = format!("{} {}", req.method, req.path_only());
+        let decision = match self.vm.cache.try_borrow_mut() {
+            Ok(mut cache) => engine.handle_request(&req, now, &mut HostRng, &mut cache),
+            Err(_) => engine.handle_request(
+                &req,
+                now,
+                &mut HostRng,
+                &mut portcullis_core::SessionCache::new(0),
+            ),
+        };
+        self.carry_out(engine, decision, false)
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        if !self.response.is_empty() {
+            if let Err(s) = host::apply_edits(MapType::HttpResponseHeaders, &self.response) {
+                host::log(
+                    LogLevel::Error,
+                    &format!("cannot edit response headers: {s:?}"),
+                );
+            }
+        }
+        Action::Continue
+    }
+}

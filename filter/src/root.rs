@@ -1,0 +1,192 @@
+//! The root context: configuration, the per-VM shared state, and the discovery/JWKS refresh timer.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use portcullis_core::{Engine, Provider, RefreshOutcome, RefreshPending, Refresher, SessionCache};
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{ContextType, LogLevel};
+
+use crate::callout::Reply;
+use crate::host;
+use crate::http::Http;
+
+const TICK_UNTIL_READY: Duration = Duration::from_millis(200);
+const TICK_READY: Duration = Duration::from_secs(1);
+
+/// State shared by the root and every HTTP context of this VM (VMs share no memory).
+pub struct Vm {
+    /// The current engine snapshot; `None` until a valid configuration arrives.
+    pub engine: RefCell<Option<Rc<Engine>>>,
+    /// Opened sessions, keyed by exact cookie value.
+    pub cache: RefCell<SessionCache>,
+    /// Counter ids by reason code.
+    metrics: RefCell<BTreeMap<&'static str, Option<u32>>>,
+}
+
+impl Vm {
+    /// Installs a newer provider snapshot (from the refresher or an on-demand JWKS refetch).
+    pub fn install(&self, provider: Arc<Provider>) {
+        if let Ok(mut slot) = self.engine.try_borrow_mut() {
+            if let Some(engine) = slot.as_ref() {
+                *slot = Some(Rc::new(engine.with_provider(provider)));
+            }
+        }
+    }
+
+    /// Counts a decision in `portcullis_<code>_total` (visible in Envoy's /stats as wasmcustom).
+    pub fn count(&self, code: &'static str) {
+        let Ok(mut m) = self.metrics.try_borrow_mut() else {
+            return;
+        };
+        let id = *m
+            .entry(code)
+            .or_insert_with(|| host::define_counter(&format!("portcullis_{code}_total")));
+        if let Some(id) = id {
+            host::increment(id);
+        }
+    }
+}
+
+/// The root context.
+pub struct Root {
+    vm: Rc<Vm>,
+    refresher: Refresher,
+    in_flight: BTreeMap<u32, RefreshPending>,
+    ready_tick: bool,
+}
+
+impl Root {
+    /// A root with no configuration yet.
+    pub fn new() -> Self {
+        Root {
+            vm: Rc::new(Vm {
+                engine: RefCell::new(None),
+                cache: RefCell::new(SessionCache::new(0)),
+                metrics: RefCell::new(BTreeMap::new()),
+            }),
+            refresher: Refresher::new(),
+            in_flight: BTreeMap::new(),
+            ready_tick: false,
+        }
+    }
+
+    fn engine(&self) -> Option<Rc<Engine>> {
+        self.vm.engine.try_borrow().ok().and_then(|e| e.clone())
+    }
+
+    fn send(&mut self, callout: portcullis_core::Callout, pending: RefreshPending) {
+        match host::dispatch(&callout) {
+            Ok(token) => {
+                self.in_flight.insert(token, pending);
+            }
+            Err(status) => {
+                host::log(
+                    LogLevel::Error,
+                    &format!(
+                        "cannot call the IdP through cluster {:?} ({status:?}); is it defined?",
+                        callout.cluster
+                    ),
+                );
+                self.finish(pending, Reply::read(0, 0));
+            }
+        }
+    }
+
+    fn finish(&mut self, pending: RefreshPending, reply: Reply) {
+        let (Some(engine), Ok(now)) = (self.engine(), host::now()) else {
+            return;
+        };
+        match self.refresher.handle_callout_response(
+            engine.config(),
+            pending,
+            reply.as_response(),
+            now,
+        ) {
+            RefreshOutcome::Updated(provider) => {
+                if engine.provider().is_none() {
+                    host::log(LogLevel::Info, "identity provider metadata and keys loaded");
+                }
+                self.vm.install(provider);
+            }
+            RefreshOutcome::Next(callout, pending) => self.send(callout, pending),
+            RefreshOutcome::Failed(msg) => {
+                host::log(LogLevel::Warn, &format!("provider refresh failed: {msg}"))
+            }
+        }
+    }
+}
+
+impl Context for Root {
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        num_headers: usize,
+        body_size: usize,
+        _num_trailers: usize,
+    ) {
+        if let Some(pending) = self.in_flight.remove(&token_id) {
+            self.finish(pending, Reply::read(num_headers, body_size));
+        }
+    }
+}
+
+impl RootContext for Root {
+    fn on_configure(&mut self, _size: usize) -> bool {
+        let bytes = proxy_wasm::hostcalls::get_buffer(
+            proxy_wasm::types::BufferType::PluginConfiguration,
+            0,
+            usize::MAX,
+        )
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+        match Engine::from_json(&bytes) {
+            Ok(engine) => {
+                if let Ok(mut c) = self.vm.cache.try_borrow_mut() {
+                    *c = SessionCache::new(engine.config().session_cache_size);
+                }
+                if let Ok(mut slot) = self.vm.engine.try_borrow_mut() {
+                    *slot = Some(Rc::new(engine));
+                }
+                self.refresher = Refresher::new();
+                self.in_flight.clear();
+                self.ready_tick = false;
+                let _ = proxy_wasm::hostcalls::set_tick_period(TICK_UNTIL_READY);
+                true
+            }
+            Err(e) => {
+                // Serve nothing rather than let traffic through: HTTP contexts answer 503 without an engine.
+                if let Ok(mut slot) = self.vm.engine.try_borrow_mut() {
+                    *slot = None;
+                }
+                host::log(LogLevel::Error, &format!("{e}"));
+                false
+            }
+        }
+    }
+
+    fn on_tick(&mut self) {
+        let (Some(engine), Ok(now)) = (self.engine(), host::now()) else {
+            return;
+        };
+        if self.refresher.is_ready() && !self.ready_tick {
+            self.ready_tick = true;
+            let _ = proxy_wasm::hostcalls::set_tick_period(TICK_READY);
+        }
+        if let Some((callout, pending)) = self.refresher.handle_timeout(engine.config(), now) {
+            self.send(callout, pending);
+        }
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(Http::new(self.vm.clone())))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
