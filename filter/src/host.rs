@@ -22,31 +22,6 @@ pub fn now() -> Result<UnixTime, Status> {
     ))
 }
 
-/// Randomness from WASI `random_get` (Envoy implements it), as a `rand_core` RNG.
-pub struct HostRng;
-
-impl rand_core::RngCore for HostRng {
-    fn next_u32(&mut self) -> u32 {
-        let mut b = [0u8; 4];
-        self.fill_bytes(&mut b);
-        u32::from_le_bytes(b)
-    }
-    fn next_u64(&mut self) -> u64 {
-        let mut b = [0u8; 8];
-        self.fill_bytes(&mut b);
-        u64::from_le_bytes(b)
-    }
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
-        // The core only uses try_fill_bytes; on failure this leaves zeros, never panics.
-        let _ = getrandom::getrandom(dest);
-    }
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
-        getrandom::getrandom(dest).map_err(|e| rand_core::Error::from(e.code()))
-    }
-}
-
-impl rand_core::CryptoRng for HostRng {}
-
 /// Applies header edits to a header map (remove, then set, then add).
 pub fn apply_edits(map: MapType, edits: &HeaderEdits) -> Result<(), Status> {
     for name in &edits.remove {

@@ -7,7 +7,9 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, LogLevel, MapType, Status};
 
 use crate::callout::Reply;
-use crate::host::{self, HostRng};
+use rand_core::OsRng;
+
+use crate::host;
 use crate::root::Vm;
 
 /// Per-request state.
@@ -98,8 +100,7 @@ impl Http {
         reply: Reply,
     ) -> (Rc<Engine>, Decision) {
         let now = host::now().unwrap_or_default();
-        let outcome =
-            engine.handle_callout_response(pending, reply.as_response(), now, &mut HostRng);
+        let outcome = engine.handle_callout_response(pending, reply.as_response(), now, &mut OsRng);
         let engine = match outcome.provider {
             Some(p) => {
                 self.vm.install(p.clone());
@@ -164,11 +165,11 @@ impl HttpContext for Http {
         let req = Request::from_headers(&headers);
         self.label = format!("{} {}", req.method, req.path_only());
         let decision = match self.vm.cache.try_borrow_mut() {
-            Ok(mut cache) => engine.handle_request(&req, now, &mut HostRng, &mut cache),
+            Ok(mut cache) => engine.handle_request(&req, now, &mut OsRng, &mut cache),
             Err(_) => engine.handle_request(
                 &req,
                 now,
-                &mut HostRng,
+                &mut OsRng,
                 &mut portcullis_core::SessionCache::new(0),
             ),
         };

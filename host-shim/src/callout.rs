@@ -1,0 +1,104 @@
+//! IdP callouts over real HTTP (ureq), and the host clock.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use portcullis_core::{Callout, CalloutResponse, UnixTime};
+
+/// The host clock in whole seconds.
+pub fn now() -> UnixTime {
+    UnixTime(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+    )
+}
+
+/// Largest callout body read.
+const MAX_BODY: u64 = 1 << 20;
+
+/// Cluster name → base URL: the shim's stand-in for Envoy clusters.
+#[derive(Debug, Clone)]
+pub struct Clusters(BTreeMap<String, String>);
+
+/// An owned callout reply (`status: None` = no response).
+pub struct Reply {
+    status: Option<u16>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    /// The core's view.
+    pub fn as_response(&self) -> CalloutResponse<'_> {
+        match self.status {
+            Some(status) => CalloutResponse::Received {
+                status,
+                body: &self.body,
+            },
+            None => CalloutResponse::Failed,
+        }
+    }
+}
+
+impl Clusters {
+    /// From a name → base URL map.
+    pub fn new(map: BTreeMap<String, String>) -> Self {
+        Clusters(
+            map.into_iter()
+                .map(|(k, v)| (k, v.trim_end_matches('/').to_string()))
+                .collect(),
+        )
+    }
+
+    /// Sends a callout like Envoy would: to the cluster's address, with the callout's `:authority`.
+    pub fn send(&self, c: &Callout) -> Reply {
+        let Some(base) = self.0.get(&c.cluster) else {
+            eprintln!("portcullis: unknown cluster {:?}", c.cluster);
+            return Reply {
+                status: None,
+                body: Vec::new(),
+            };
+        };
+        let agent = ureq::AgentBuilder::new()
+            .redirects(0)
+            .timeout(Duration::from_millis(c.timeout_ms))
+            .build();
+        let mut req = agent.request(c.method, &format!("{base}{}", c.path));
+        for (n, v) in &c.headers {
+            req = req.set(n, v);
+        }
+        let result = if c.body.is_empty() {
+            req.call()
+        } else {
+            req.send_bytes(&c.body)
+        };
+        let resp = match result {
+            Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+            Err(ureq::Error::Transport(_)) => {
+                return Reply {
+                    status: None,
+                    body: Vec::new(),
+                }
+            }
+        };
+        let status = resp.status();
+        let mut body = Vec::new();
+        if resp
+            .into_reader()
+            .take(MAX_BODY)
+            .read_to_end(&mut body)
+            .is_err()
+        {
+            return Reply {
+                status: None,
+                body: Vec::new(),
+            };
+        }
+        Reply {
+            status: Some(status),
+            body,
+        }
+    }
+}

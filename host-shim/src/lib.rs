@@ -1,0 +1,181 @@
+//! portcullis-host-shim: the same `portcullis-core` engine driven natively. A small HTTP/1.1 proxy
+//! (tiny_http) in front of one upstream, with the IdP callouts made by a real HTTP client (ureq), so the
+//! whole login runs in `cargo test` and locally without Envoy.
+//!
+//! Like Envoy it keeps one engine snapshot (swapped by a refresh thread), a session cache, and nothing
+//! else: sessions live in the browser's sealed cookies.
+#![forbid(unsafe_code)]
+
+mod callout;
+mod proxy;
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread;
+use std::time::Duration;
+
+use portcullis_core::{ConfigError, Engine, RefreshOutcome, Refresher, SessionCache};
+
+pub use callout::Clusters;
+
+/// How to run the shim.
+#[derive(Debug, Clone)]
+pub struct ShimConfig {
+    /// Where to listen (port 0 picks one).
+    pub listen: SocketAddr,
+    /// Base URL of the upstream, e.g. `http://127.0.0.1:9100`.
+    pub upstream: String,
+    /// Cluster name → base URL (the plugin config's `idp_cluster` must be here).
+    pub clusters: BTreeMap<String, String>,
+    /// The plugin JSON, exactly as Envoy would get it.
+    pub plugin_json: Vec<u8>,
+    /// Worker threads.
+    pub workers: usize,
+}
+
+/// Why the shim could not start.
+#[derive(Debug)]
+pub enum ShimError {
+    /// The plugin configuration was refused.
+    Config(ConfigError),
+    /// The listener could not be bound.
+    Bind(String),
+}
+
+impl std::fmt::Display for ShimError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ShimError::Config(e) => write!(f, "{e}"),
+            ShimError::Bind(e) => write!(f, "cannot listen: {e}"),
+        }
+    }
+}
+
+/// State shared by the worker threads.
+pub(crate) struct Shared {
+    pub engine: RwLock<Arc<Engine>>,
+    pub cache: Mutex<SessionCache>,
+    pub clusters: Clusters,
+    pub upstream: String,
+}
+
+impl Shared {
+    pub fn engine(&self) -> Arc<Engine> {
+        match self.engine.read() {
+            Ok(e) => e.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub fn install(&self, provider: Arc<portcullis_core::Provider>) {
+        let mut slot = match self.engine.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *slot = Arc::new(slot.with_provider(provider));
+    }
+}
+
+/// A running shim. Dropping it does not stop it; call [`Running::stop`].
+pub struct Running {
+    /// The bound address.
+    pub addr: SocketAddr,
+    server: Arc<tiny_http::Server>,
+    stop: Arc<AtomicBool>,
+    threads: Vec<thread::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops accepting and joins the threads.
+    pub fn stop(self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.server.unblock();
+        for _ in 1..self.threads.len() {
+            self.server.unblock();
+        }
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Starts the shim: binds, spawns workers and the provider refresh thread.
+pub fn start(config: ShimConfig) -> Result<Running, ShimError> {
+    let engine = Engine::from_json(&config.plugin_json).map_err(ShimError::Config)?;
+    let cache = SessionCache::new(engine.config().session_cache_size);
+    let server = Arc::new(
+        tiny_http::Server::http(config.listen).map_err(|e| ShimError::Bind(e.to_string()))?,
+    );
+    let addr = server
+        .server_addr()
+        .to_ip()
+        .ok_or_else(|| ShimError::Bind("not an IP listener".into()))?;
+    let shared = Arc::new(Shared {
+        engine: RwLock::new(Arc::new(engine)),
+        cache: Mutex::new(cache),
+        clusters: Clusters::new(config.clusters),
+        upstream: config.upstream.trim_end_matches('/').to_string(),
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut threads = Vec::new();
+    for _ in 0..config.workers.max(1) {
+        let (server, shared, stop) = (server.clone(), shared.clone(), stop.clone());
+        threads.push(thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                match server.recv() {
+                    Ok(req) => proxy::handle(&shared, req),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(_) => break,
+                }
+            }
+        }));
+    }
+    let (shared_r, stop_r) = (shared.clone(), stop.clone());
+    threads.push(thread::spawn(move || refresh_loop(&shared_r, &stop_r)));
+    Ok(Running {
+        addr,
+        server,
+        stop,
+        threads,
+    })
+}
+
+/// The root-timer loop: the core's Refresher, with blocking callouts.
+fn refresh_loop(shared: &Shared, stop: &AtomicBool) {
+    let mut refresher = Refresher::new();
+    while !stop.load(Ordering::SeqCst) {
+        let engine = shared.engine();
+        let now = callout::now();
+        if let Some((mut call, mut pending)) = refresher.handle_timeout(engine.config(), now) {
+            loop {
+                let reply = shared.clusters.send(&call);
+                match refresher.handle_callout_response(
+                    engine.config(),
+                    pending,
+                    reply.as_response(),
+                    callout::now(),
+                ) {
+                    RefreshOutcome::Updated(p) => {
+                        if engine.provider().is_none() {
+                            eprintln!("portcullis: identity provider metadata and keys loaded");
+                        }
+                        shared.install(p);
+                        break;
+                    }
+                    RefreshOutcome::Next(c, p) => {
+                        call = c;
+                        pending = p;
+                    }
+                    RefreshOutcome::Failed(msg) => {
+                        eprintln!("portcullis: provider refresh failed: {msg}");
+                        break;
+                    }
+                }
+            }
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+}

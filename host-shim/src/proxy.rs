@@ -1,0 +1,192 @@
+//! One downstream request: into the engine, decision carried out (local answer, or forward upstream).
+
+use std::io::Read;
+use std::time::Duration;
+
+use portcullis_core::{Decision, HeaderEdits, Request};
+use rand_core::OsRng;
+
+use crate::callout;
+use crate::Shared;
+
+const MAX_REQUEST_BODY: u64 = 16 << 20;
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "content-length",
+    "host",
+];
+
+pub fn handle(shared: &Shared, mut req: tiny_http::Request) {
+    let mut headers: Vec<(String, String)> = vec![
+        (":method".into(), req.method().as_str().to_string()),
+        (":path".into(), req.url().to_string()),
+        (":scheme".into(), "http".into()),
+    ];
+    for h in req.headers() {
+        let name = h.field.as_str().as_str().to_ascii_lowercase();
+        if name == "host" {
+            headers.push((":authority".into(), h.value.as_str().to_string()));
+        }
+        headers.push((name, h.value.as_str().to_string()));
+    }
+    let engine = shared.engine();
+    let now = callout::now();
+    let request = Request::from_headers(&headers);
+    let mut decision = {
+        let mut cache = match shared.cache.lock() {
+            Ok(c) => c,
+            Err(p) => p.into_inner(),
+        };
+        engine.handle_request(&request, now, &mut OsRng, &mut cache)
+    };
+    let mut engine = engine;
+    loop {
+        match decision {
+            Decision::Callout { callout, pending } => {
+                let reply = shared.clusters.send(&callout);
+                let outcome = engine.handle_callout_response(
+                    pending,
+                    reply.as_response(),
+                    callout::now(),
+                    &mut OsRng,
+                );
+                if let Some(p) = outcome.provider {
+                    shared.install(p.clone());
+                    engine = std::sync::Arc::new(engine.with_provider(p));
+                }
+                decision = outcome.decision;
+            }
+            Decision::Respond {
+                status,
+                headers,
+                body,
+                reason,
+            } => {
+                if reason.is_failure() {
+                    eprintln!(
+                        "portcullis: {status} {} {} {}",
+                        reason.code(),
+                        request.method,
+                        request.path_only()
+                    );
+                }
+                let mut resp = tiny_http::Response::from_data(body).with_status_code(status);
+                for (n, v) in &headers {
+                    if let Ok(h) = tiny_http::Header::from_bytes(n.as_bytes(), v.as_bytes()) {
+                        resp.add_header(h);
+                    }
+                }
+                let _ = req.respond(resp);
+                return;
+            }
+            Decision::Forward {
+                request: edits,
+                response,
+                ..
+            } => {
+                let mut body = Vec::new();
+                if req
+                    .as_reader()
+                    .take(MAX_REQUEST_BODY)
+                    .read_to_end(&mut body)
+                    .is_err()
+                {
+                    let _ = req.respond(
+                        tiny_http::Response::from_string("bad request body").with_status_code(400),
+                    );
+                    return;
+                }
+                let edited = apply(&headers, &edits);
+                forward(shared, req, &edited, body, &response);
+                return;
+            }
+        }
+    }
+}
+
+/// The request headers after the engine's edits (pseudo-headers dropped).
+fn apply(headers: &[(String, String)], e: &HeaderEdits) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = headers
+        .iter()
+        .filter(|(n, _)| !n.starts_with(':') && !e.remove.iter().any(|r| r.eq_ignore_ascii_case(n)))
+        .cloned()
+        .collect();
+    for (n, v) in &e.set {
+        out.retain(|(m, _)| !m.eq_ignore_ascii_case(n));
+        out.push((n.clone(), v.clone()));
+    }
+    out.extend(e.add.iter().cloned());
+    out
+}
+
+fn forward(
+    shared: &Shared,
+    req: tiny_http::Request,
+    headers: &[(String, String)],
+    body: Vec<u8>,
+    response: &HeaderEdits,
+) {
+    let agent = ureq::AgentBuilder::new()
+        .redirects(0)
+        .timeout(Duration::from_secs(30))
+        .build();
+    let mut up = agent.request(
+        req.method().as_str(),
+        &format!("{}{}", shared.upstream, req.url()),
+    );
+    for (n, v) in headers {
+        if !HOP_BY_HOP.contains(&n.as_str()) {
+            up = up.set(n, v);
+        }
+    }
+    let result = if body.is_empty() {
+        up.call()
+    } else {
+        up.send_bytes(&body)
+    };
+    let resp = match result {
+        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+        Err(ureq::Error::Transport(t)) => {
+            eprintln!("portcullis: upstream unreachable: {t}");
+            let _ = req.respond(
+                tiny_http::Response::from_string("upstream unreachable\n").with_status_code(502),
+            );
+            return;
+        }
+    };
+    let status = resp.status();
+    let mut out_headers: Vec<(String, String)> = Vec::new();
+    for name in resp.headers_names() {
+        if HOP_BY_HOP.contains(&name.as_str())
+            || response
+                .remove
+                .iter()
+                .any(|r| r.eq_ignore_ascii_case(&name))
+        {
+            continue;
+        }
+        for v in resp.all(&name) {
+            out_headers.push((name.clone(), v.to_string()));
+        }
+    }
+    out_headers.extend(response.set.iter().cloned());
+    out_headers.extend(response.add.iter().cloned());
+    let mut data = Vec::new();
+    let _ = resp
+        .into_reader()
+        .take(MAX_REQUEST_BODY)
+        .read_to_end(&mut data);
+    let mut r = tiny_http::Response::from_data(data).with_status_code(status);
+    for (n, v) in &out_headers {
+        if let Ok(h) = tiny_http::Header::from_bytes(n.as_bytes(), v.as_bytes()) {
+            r.add_header(h);
+        }
+    }
+    let _ = req.respond(r);
+}
