@@ -10,7 +10,7 @@ import { bootstrapYaml, envoyConfig, pluginConfig, portcullisFilter } from './en
 import { get } from './http.mjs';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const WASM = path.join(ROOT, 'target/wasm32-wasip1/release/portcullis_filter.wasm');
+export const WASM = path.join(ROOT, 'target/portcullis.wasm');
 export const ENVOY = process.env.ENVOY_BIN || path.join(ROOT, '.venv/bin/envoy');
 const RUN = path.join(ROOT, 'target/e2e');
 fs.mkdirSync(RUN, { recursive: true });
@@ -63,11 +63,11 @@ export async function startEcho({ port }) {
 }
 
 /** Writes `cfg` and starts Envoy on it; resolves once the admin endpoint reports LIVE. */
-export async function startEnvoy({ name, cfg, concurrency = 2, extraArgs = [] }) {
+export async function startEnvoy({ name, cfg, concurrency = 2, logLevel = 'info' }) {
   const file = path.join(RUN, `${name}.yaml`);
   fs.writeFileSync(file, bootstrapYaml(cfg));
   const admin = cfg.admin.address.socket_address.port_value;
-  const p = launch(`envoy-${name}`, ENVOY, ['-c', file, '--concurrency', String(concurrency), '--use-dynamic-base-id', '--log-level', 'info', ...extraArgs]);
+  const p = launch(`envoy-${name}`, ENVOY, ['-c', file, '--concurrency', String(concurrency), '--use-dynamic-base-id', '--log-level', logLevel]);
   await until(`Envoy ${name}`, async () => {
     if (p.child.exitCode !== null) throw new Error(`Envoy exited: ${p.read().slice(-2000)}`);
     const r = await get(`http://127.0.0.1:${admin}/ready`);

@@ -1,0 +1,43 @@
+# Portcullis — run `just --list` for recipes. The two you need: `just demo` and `just test`.
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+wasm := "target/portcullis.wasm"
+
+# Run everything CI runs: lints, core/shim tests, then real Envoy + oidc-provider + Chromium end to end.
+test: (setup "rust" "wasm-opt" "envoy" "node" "browser") lint unit wasm e2e
+
+# Install what a part needs (rust, wasm-opt, envoy, node, browser, bench); idempotent.
+setup *parts:
+    scripts/setup.sh {{parts}}
+
+lint:
+    cargo fmt --all --check
+    cargo clippy --workspace --all-targets -- -D warnings
+    # The session, PKCE and policy core builds as no_std + alloc.
+    cargo clippy -p portcullis-core --no-default-features -- -D warnings
+
+unit:
+    cargo test --workspace
+
+# Build the filter for wasm32-wasip1 and shrink it with wasm-opt -> target/portcullis.wasm
+wasm: (setup "rust" "wasm-opt")
+    cargo build -p portcullis-filter -p portcullis-noop-filter --target wasm32-wasip1 --release
+    wasm-opt --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals \
+        -Oz target/wasm32-wasip1/release/portcullis_filter.wasm -o {{wasm}}
+    @ls -l target/wasm32-wasip1/release/portcullis_filter.wasm {{wasm}} | awk '{print $5, $9}'
+
+e2e: (setup "envoy" "node" "browser") wasm
+    cd tests && node lib/envoy-yaml.mjs --check
+    cd tests && node --test --test-concurrency=1 e2e/
+
+# Start the oidc-provider IdP, an echo app and Envoy with Portcullis on http://localhost:8080
+demo: (setup "rust" "wasm-opt" "envoy" "node") wasm
+    node scripts/demo.mjs
+
+# Benchmark (Envoy --concurrency 1 and wrk on separate cores): writes target/bench/summary.json
+bench *args: (setup "rust" "wasm-opt" "envoy" "node" "bench") wasm
+    node bench/run.mjs {{args}}
+
+# Regenerate envoy/envoy.yaml from tests/lib/envoy-config.mjs
+envoy-yaml:
+    cd tests && node lib/envoy-yaml.mjs > ../envoy/envoy.yaml
