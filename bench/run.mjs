@@ -14,7 +14,7 @@ import { get, idpLogin, Jar } from '../tests/lib/http.mjs';
 import { freePort, ROOT, startEnvoy, startIdp, waitFilterReady, WASM } from '../tests/lib/stack.mjs';
 
 const quick = process.argv.includes('--quick');
-const DURATION = quick ? 2 : 10;
+const DURATION = Number(process.env.BENCH_SECONDS) || (quick ? 2 : 10);
 const WARMUP = quick ? 0 : 2;
 const REPS = quick ? 1 : 3;
 const CONNECTIONS = 16;
@@ -77,11 +77,13 @@ const cases = [
   { name: 'wasm-noop', label: 'Empty wasm filter', filters: [noopFilter(NOOP_WASM)], path: '/', login: async () => [] },
   { name: 'native-oauth2', label: 'Envoy native oauth2, valid session', filters: [nativeOauth2Filter(idpPort)], secrets, path: '/', login: loginNative },
   { name: 'portcullis-session', label: 'Portcullis, valid session cookie', filters: [portcullisFilter(WASM, plugin)], path: '/', login: loginPortcullis, ready: true },
+  { name: 'portcullis-session-nocache', label: 'Portcullis, session cookie, cache off', filters: [portcullisFilter(WASM, { ...plugin, session_cache_size: 0 })], path: '/', login: loginPortcullis, ready: true },
   { name: 'portcullis-public', label: 'Portcullis, public route', filters: [portcullisFilter(WASM, plugin)], path: '/public/x', login: async () => [], ready: true },
 ];
 
+const only = (process.env.BENCH_ONLY || '').split(',').filter(Boolean);
 const results = [];
-for (const c of cases) {
+for (const c of cases.filter((c) => !only.length || only.includes(c.name))) {
   const admin = await freePort();
   const cfg = envoyConfig({ listen, admin, idp: idpPort, filters: c.filters, direct: true, secrets: c.secrets || [] });
   const envoy = await startEnvoy({ name: `bench-${c.name}`, cfg, concurrency: 1, logLevel: 'warn' });

@@ -616,13 +616,23 @@ impl Config {
         format!("{}_login_", self.cookie_name)
     }
 
-    /// True for any cookie name that is ours (session or login).
+    /// True for any cookie name that is ours (session, login or hint).
     #[must_use]
     pub fn is_our_cookie(&self, name: &str) -> bool {
-        name == self.cookie_name
-            || name
-                .strip_prefix(self.cookie_name.as_str())
-                .is_some_and(|rest| rest.starts_with("_login_"))
+        match name.strip_prefix(self.cookie_name.as_str()) {
+            Some("" | "_hint") => true,
+            Some(rest) => rest.starts_with("_login_"),
+            None => false,
+        }
+    }
+
+    /// The ID-token hint cookie's name (`<cookie name>_hint`) and path (the sign-out endpoint).
+    #[must_use]
+    pub fn hint_cookie(&self) -> (String, String) {
+        (
+            format!("{}_hint", self.cookie_name),
+            format!("{}/sign_out", self.prefix),
+        )
     }
 }
 

@@ -1,18 +1,23 @@
 //! What the core tells an adapter to do with a request.
 
 use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 /// One HTTP header, name and value.
 pub type Header = (String, String);
 
-/// Edits to a header map, applied in this order: `remove`, then `set` (replace), then `add` (append).
+/// Edits to a header map, applied in this order: `remove`, then `set` (replace), then `identity`
+/// (replace), then `add` (append).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct HeaderEdits {
     /// Header names to remove entirely (every value), spelled as the client sent them.
     pub remove: Vec<String>,
     /// Headers to set, replacing any existing value.
     pub set: Vec<Header>,
+    /// More headers to set, shared with the session cache so the hot path copies nothing (the identity
+    /// headers of a cached session). None of these names were present after `remove`.
+    pub identity: Option<Arc<[Header]>>,
     /// Headers to append (used for `set-cookie`, which may repeat).
     pub add: Vec<Header>,
 }
@@ -21,7 +26,17 @@ impl HeaderEdits {
     /// True when there is nothing to do.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.remove.is_empty() && self.set.is_empty() && self.add.is_empty()
+        self.remove.is_empty()
+            && self.set.is_empty()
+            && self.add.is_empty()
+            && self.identity.as_ref().is_none_or(|i| i.is_empty())
+    }
+
+    /// Every header to set, `set` then `identity`.
+    pub fn sets(&self) -> impl Iterator<Item = &Header> {
+        self.set
+            .iter()
+            .chain(self.identity.iter().flat_map(|i| i.iter()))
     }
 }
 

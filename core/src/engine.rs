@@ -132,21 +132,21 @@ impl Engine {
                 }
                 "callback" => return self.callback(req, now),
                 "start" => return self.start(req, now, rng),
-                "sign_out" => return self.sign_out(req, now, cache),
+                "sign_out" => return self.sign_out(req, cache),
                 "userinfo" => return self.userinfo(req, now, cache),
                 _ => {}
             }
         }
         if cfg.public_paths.matches(path) {
             return Decision::Forward {
-                request: self.upstream_edits(req, &[]),
+                request: self.upstream_edits(req, None),
                 response: HeaderEdits::default(),
                 reason: Reason::PublicPath,
             };
         }
         if let Some(hit) = self.session(req, now, cache) {
             return Decision::Forward {
-                request: self.upstream_edits(req, &hit.upstream),
+                request: self.upstream_edits(req, Some(hit.upstream.clone())),
                 response: HeaderEdits::default(),
                 reason: Reason::Authenticated,
             };
@@ -508,19 +508,39 @@ impl Engine {
             }
         };
         let session = self.session_from(verified, &tokens, now);
-        let decision = match self.seal_session(session, rng) {
-            Ok(value) => response::redirect(
-                login.return_to,
-                std::vec![
+        let decision = match self.seal_session(&session, rng) {
+            Ok(value) => {
+                let mut headers: Vec<Header> = std::vec![
                     (
                         "set-cookie".into(),
                         cfg.cookie_attributes
                             .set(&cfg.cookie_name, &value, cfg.session_ttl)
                     ),
                     ("set-cookie".into(), cfg.cookie_attributes.clear(&cookie)),
-                ],
-                Reason::LoginCompleted,
-            ),
+                ];
+                // The ID token goes in its own cookie, sent only to the sign-out endpoint, so ordinary
+                // requests neither carry nor pay for it. If it would not fit, sign-out goes without.
+                let (hint_name, hint_path) = cfg.hint_cookie();
+                if let Ok(hint) = cfg.keys.seal(
+                    Purpose::IdTokenHint,
+                    &hint_name,
+                    tokens.id_token.0.as_bytes(),
+                    rng,
+                ) {
+                    if hint.len() + hint_name.len() < MAX_COOKIE_BYTES {
+                        headers.push((
+                            "set-cookie".into(),
+                            cfg.cookie_attributes.set_at(
+                                &hint_name,
+                                &hint,
+                                cfg.session_ttl,
+                                &hint_path,
+                            ),
+                        ));
+                    }
+                }
+                response::redirect(login.return_to, headers, Reason::LoginCompleted)
+            }
             Err(reason) => self.login_error(500, reason, browser, &cookie),
         };
         Outcome {
@@ -529,7 +549,7 @@ impl Engine {
         }
     }
 
-    fn sign_out(&self, req: &Request<'_>, now: UnixTime, cache: &mut SessionCache) -> Decision {
+    fn sign_out(&self, req: &Request<'_>, cache: &mut SessionCache) -> Decision {
         let cfg = &*self.config;
         if !(req.method == "GET" || req.method == "POST") {
             return self.error(
@@ -539,19 +559,29 @@ impl Engine {
                 "use GET or POST to sign out",
             );
         }
-        let session = self.session(req, now, cache);
         if let Some(value) = req.cookie(&cfg.cookie_name) {
             cache.remove(value);
         }
+        let (hint_name, hint_path) = cfg.hint_cookie();
+        let hint = req
+            .cookie(&hint_name)
+            .and_then(|v| cfg.keys.open(Purpose::IdTokenHint, &hint_name, v))
+            .and_then(|b| String::from_utf8(b).ok());
         let target = query_param(req.query(), "rd")
             .ok()
             .flatten()
             .and_then(|rd| validate_redirect(&rd, &cfg.allowed_redirect_domains))
             .unwrap_or_else(|| cfg.post_logout_redirect_url.clone());
-        let mut headers: Vec<Header> = std::vec![(
-            "set-cookie".into(),
-            cfg.cookie_attributes.clear(&cfg.cookie_name)
-        )];
+        let mut headers: Vec<Header> = std::vec![
+            (
+                "set-cookie".into(),
+                cfg.cookie_attributes.clear(&cfg.cookie_name)
+            ),
+            (
+                "set-cookie".into(),
+                cfg.cookie_attributes.clear_at(&hint_name, &hint_path)
+            ),
+        ];
         let prefix = cfg.login_cookie_prefix();
         let mut seen: Vec<&str> = Vec::new();
         for (name, _) in req.cookies() {
@@ -564,8 +594,7 @@ impl Engine {
             .provider
             .as_ref()
             .and_then(|p| p.metadata.end_session_endpoint.as_deref());
-        let id_token = session.as_ref().and_then(|s| s.session.id_token.as_ref());
-        let location = match (end_session, id_token) {
+        let location = match (end_session, hint) {
             (Some(endpoint), Some(hint)) => {
                 let absolute = if target.starts_with('/') {
                     format!("{}://{}{}", req.scheme, req.authority, target)
@@ -576,7 +605,7 @@ impl Engine {
                 format!(
                     "{endpoint}{sep}{}",
                     encode_pairs(&[
-                        ("id_token_hint", &hint.0),
+                        ("id_token_hint", &hint),
                         ("client_id", &cfg.client_id),
                         ("post_logout_redirect_uri", &absolute)
                     ])
@@ -631,7 +660,7 @@ impl Engine {
             return None;
         }
         let entry = Arc::new(CachedSession {
-            upstream: self.identity_headers(&session),
+            upstream: Arc::from(self.identity_headers(&session)),
             session,
         });
         cache.insert(value, entry.clone());
@@ -672,7 +701,6 @@ impl Engine {
             groups,
             issued_at: now.0,
             expires_at: now.plus(cfg.session_ttl).0,
-            id_token: Some(tokens.id_token.clone()),
             access_token: if cfg.pass_access_token || cfg.pass_authorization_header {
                 tokens.access_token.clone()
             } else {
@@ -681,26 +709,22 @@ impl Engine {
         }
     }
 
-    /// Seals the session; if it would not fit in a cookie, the ID token (used only as a sign-out hint)
-    /// is dropped first.
+    /// Seals the session (without tokens it is small; only an enormous groups claim can overflow).
     fn seal_session(
         &self,
-        mut session: Session,
+        session: &Session,
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<String, Reason> {
         let cfg = &*self.config;
-        loop {
-            let json = serde_json::to_vec(&session).map_err(|_| Reason::SessionTooLarge)?;
-            let sealed = cfg
-                .keys
-                .seal(Purpose::Session, &cfg.cookie_name, &json, rng)
-                .map_err(|_| Reason::RandomnessUnavailable)?;
-            if sealed.len() + cfg.cookie_name.len() < MAX_COOKIE_BYTES {
-                return Ok(sealed);
-            }
-            if session.id_token.take().is_none() {
-                return Err(Reason::SessionTooLarge);
-            }
+        let json = serde_json::to_vec(session).map_err(|_| Reason::SessionTooLarge)?;
+        let sealed = cfg
+            .keys
+            .seal(Purpose::Session, &cfg.cookie_name, &json, rng)
+            .map_err(|_| Reason::RandomnessUnavailable)?;
+        if sealed.len() + cfg.cookie_name.len() < MAX_COOKIE_BYTES {
+            Ok(sealed)
+        } else {
+            Err(Reason::SessionTooLarge)
         }
     }
 
@@ -729,11 +753,12 @@ impl Engine {
 
     /// Request edits for anything we forward: spoofed identity headers and our cookies removed, then
     /// `identity` set.
-    fn upstream_edits(&self, req: &Request<'_>, identity: &[Header]) -> HeaderEdits {
+    fn upstream_edits(&self, req: &Request<'_>, identity: Option<Arc<[Header]>>) -> HeaderEdits {
         let cfg = &*self.config;
         let mut edits = HeaderEdits {
             remove: spoofed_headers(req.headers, cfg.pass_authorization_header),
-            set: identity.to_vec(),
+            set: Vec::new(),
+            identity,
             add: Vec::new(),
         };
         match strip_cookies(req.headers, |n| cfg.is_our_cookie(n)) {

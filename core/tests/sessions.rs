@@ -37,10 +37,19 @@ fn session_carries_the_configured_claims_and_expiry() {
     assert_eq!(s.name.as_deref(), Some("User alice"));
     assert_eq!(s.groups, vec!["staff", "team-alice"]);
     assert_eq!(s.expires_at - s.issued_at, 28800);
-    assert!(s.id_token.is_some() && s.access_token.is_none());
+    assert!(s.access_token.is_none());
+    // The ID token lives in its own cookie, scoped to the sign-out endpoint, and is a sealed JWT.
+    let hint = h
+        .engine
+        .config()
+        .keys
+        .open(Purpose::IdTokenHint, "_pc_hint", b.get("_pc_hint").unwrap())
+        .unwrap();
+    assert_eq!(String::from_utf8(hint).unwrap().split('.').count(), 3);
     assert!(
-        !format!("{s:?}").contains(&s.id_token.as_ref().unwrap().0),
-        "Debug hides tokens"
+        b.get("_pc").unwrap().len() < 600,
+        "the per-request cookie stays small: {}",
+        b.get("_pc").unwrap().len()
     );
 
     let mut h = Harness::with(json!({"claims": {"user": "email"}}));
@@ -198,7 +207,17 @@ fn sign_out_clears_every_cookie_and_ends_the_idp_session() {
         .filter(|(n, _)| n == "set-cookie")
         .map(|(_, v)| v)
         .collect();
-    assert_eq!(clears.len(), 2);
+    assert_eq!(
+        clears.len(),
+        3,
+        "session, hint and the pending login cookie"
+    );
+    assert!(
+        clears
+            .iter()
+            .any(|c| c.starts_with("_pc_hint=; Path=/oauth2/sign_out; Max-Age=0")),
+        "{clears:?}"
+    );
     for c in clears {
         assert!(
             c.contains("Max-Age=0")
@@ -242,7 +261,7 @@ fn userinfo_answers_from_the_session() {
 }
 
 #[test]
-fn oversized_sessions_drop_the_id_token_hint_rather_than_fail() {
+fn an_oversized_id_token_drops_the_sign_out_hint_rather_than_fail() {
     let mut h = Harness::new();
     let mut b = Browser::default();
     let auth = h.start(&mut b, "/");
@@ -251,7 +270,7 @@ fn oversized_sessions_drop_the_id_token_hint_rather_than_fail() {
     let mut c = h.idp.claims("alice", &nonce);
     c.insert(
         "groups".into(),
-        json!((0..80)
+        json!((0..120)
             .map(|i| format!("group-number-{i}"))
             .collect::<Vec<_>>()),
     );
@@ -265,10 +284,33 @@ fn oversized_sessions_drop_the_id_token_hint_rather_than_fail() {
         .open(Purpose::Session, "_pc", b.get("_pc").unwrap())
         .unwrap();
     let s: Session = serde_json::from_slice(&json).unwrap();
-    assert_eq!(s.groups.len(), 80);
-    assert!(
-        s.id_token.is_none(),
-        "the sign-out hint was dropped to fit 4 KB"
-    );
+    assert_eq!(s.groups.len(), 120);
     assert!(b.get("_pc").unwrap().len() < 4000);
+    assert!(
+        b.get("_pc_hint").is_none(),
+        "the hint would not fit in a cookie, so it was not set"
+    );
+    // Sign-out still works, without the IdP round trip that would need the hint.
+    let d = h.navigate(&mut b, "/oauth2/sign_out");
+    assert_eq!((status(&d), location(&d).as_str()), (302, "/"));
+}
+
+#[test]
+fn a_session_too_large_for_a_cookie_is_a_clear_500() {
+    let mut h = Harness::new();
+    let mut b = Browser::default();
+    let auth = h.start(&mut b, "/");
+    let cb = h.idp_login(&auth, "alice");
+    let nonce = h.idp.last_nonce.clone().unwrap();
+    let mut c = h.idp.claims("alice", &nonce);
+    c.insert(
+        "groups".into(),
+        json!((0..400)
+            .map(|i| format!("group-number-{i}"))
+            .collect::<Vec<_>>()),
+    );
+    h.idp.id_token_override = Some(h.idp.sign(&c));
+    let d = h.navigate(&mut b, &cb);
+    assert_eq!((status(&d), reason_code(&d)), (500, "session_too_large"));
+    assert!(b.get("_pc").is_none());
 }

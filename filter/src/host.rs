@@ -30,6 +30,11 @@ pub fn apply_edits(map: MapType, edits: &HeaderEdits) -> Result<(), Status> {
     for (name, value) in &edits.set {
         hostcalls::set_map_value(map, name, Some(value))?;
     }
+    // The core guarantees these names are absent after `remove`, so appending is a replace that skips
+    // Envoy's lookup.
+    for (name, value) in edits.identity.iter().flat_map(|i| i.iter()) {
+        hostcalls::add_map_value(map, name, value)?;
+    }
     for (name, value) in &edits.add {
         hostcalls::add_map_value(map, name, value)?;
     }
@@ -91,9 +96,9 @@ pub fn define_counter(name: &str) -> Option<u32> {
     hostcalls::define_metric(MetricType::Counter, name).ok()
 }
 
-/// Adds one to a counter.
-pub fn increment(id: u32) {
-    let _ = hostcalls::increment_metric(id, 1);
+/// Adds `n` to a counter.
+pub fn add(id: u32, n: u64) {
+    let _ = hostcalls::increment_metric(id, i64::try_from(n).unwrap_or(i64::MAX));
 }
 
 /// Resumes a paused request.

@@ -99,7 +99,7 @@ impl Http {
         pending: Pending,
         reply: Reply,
     ) -> (Rc<Engine>, Decision) {
-        let now = host::now().unwrap_or_default();
+        let now = self.vm.now().unwrap_or_default();
         let outcome = engine.handle_callout_response(pending, reply.as_response(), now, &mut OsRng);
         let engine = match outcome.provider {
             Some(p) => {
@@ -158,12 +158,11 @@ impl HttpContext for Http {
             Ok(h) => h,
             Err(s) => return self.fail(500, "cannot read request headers", s),
         };
-        let now = match host::now() {
+        let now = match self.vm.now() {
             Ok(t) => t,
             Err(s) => return self.fail(500, "cannot read the clock", s),
         };
         let req = Request::from_headers(&headers);
-        self.label = format!("{} {}", req.method, req.path_only());
         let decision = match self.vm.cache.try_borrow_mut() {
             Ok(mut cache) => engine.handle_request(&req, now, &mut OsRng, &mut cache),
             Err(_) => engine.handle_request(
@@ -173,6 +172,10 @@ impl HttpContext for Http {
                 &mut portcullis_core::SessionCache::new(0),
             ),
         };
+        if !matches!(decision, Decision::Forward { .. }) {
+            // Only local answers and callouts may log; forwarded requests skip the allocation.
+            self.label = format!("{} {}", req.method, req.path_only());
+        }
         self.carry_out(engine, decision, false)
     }
 

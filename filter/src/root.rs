@@ -1,13 +1,16 @@
 //! The root context: configuration, the per-VM shared state, and the discovery/JWKS refresh timer.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use portcullis_core::{Engine, Provider, RefreshOutcome, RefreshPending, Refresher, SessionCache};
+use portcullis_core::{
+    Engine, Provider, RefreshOutcome, RefreshPending, Refresher, SessionCache, UnixTime,
+};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::Status;
 use proxy_wasm::types::{ContextType, LogLevel};
 
 use crate::callout::Reply;
@@ -23,8 +26,11 @@ pub struct Vm {
     pub engine: RefCell<Option<Rc<Engine>>>,
     /// Opened sessions, keyed by exact cookie value.
     pub cache: RefCell<SessionCache>,
-    /// Counter ids by reason code.
-    metrics: RefCell<BTreeMap<&'static str, Option<u32>>>,
+    /// The clock as read at the last tick. The core works in whole seconds and ticks come every second,
+    /// so requests read this instead of making a host call each.
+    clock: Cell<Option<UnixTime>>,
+    /// Decisions by reason code since the last flush, and each counter's host id once defined.
+    metrics: RefCell<BTreeMap<&'static str, (u64, Option<u32>)>>,
 }
 
 impl Vm {
@@ -37,16 +43,38 @@ impl Vm {
         }
     }
 
-    /// Counts a decision in `portcullis_<code>_total` (visible in Envoy's /stats as wasmcustom).
+    /// The current time: the last tick's reading, or the host clock before the first tick.
+    pub fn now(&self) -> Result<UnixTime, Status> {
+        match self.clock.get() {
+            Some(t) => Ok(t),
+            None => host::now(),
+        }
+    }
+
+    /// Counts a decision. Only VM memory is touched here; [`Vm::flush_metrics`] moves the counts to the
+    /// host on the next tick, keeping a host call off every request.
     pub fn count(&self, code: &'static str) {
+        if let Ok(mut m) = self.metrics.try_borrow_mut() {
+            m.entry(code).or_insert((0, None)).0 += 1;
+        }
+    }
+
+    /// Adds the pending counts to `portcullis_<code>_total` (Envoy's /stats, prefixed `wasmcustom`).
+    pub fn flush_metrics(&self) {
         let Ok(mut m) = self.metrics.try_borrow_mut() else {
             return;
         };
-        let id = *m
-            .entry(code)
-            .or_insert_with(|| host::define_counter(&format!("portcullis_{code}_total")));
-        if let Some(id) = id {
-            host::increment(id);
+        for (code, (pending, id)) in m.iter_mut() {
+            if *pending == 0 {
+                continue;
+            }
+            if id.is_none() {
+                *id = host::define_counter(&format!("portcullis_{code}_total"));
+            }
+            if let Some(id) = id {
+                host::add(*id, *pending);
+                *pending = 0;
+            }
         }
     }
 }
@@ -67,6 +95,7 @@ impl Root {
                 engine: RefCell::new(None),
                 cache: RefCell::new(SessionCache::new(0)),
                 metrics: RefCell::new(BTreeMap::new()),
+                clock: Cell::new(None),
             }),
             refresher: Refresher::new(),
             in_flight: BTreeMap::new(),
@@ -170,6 +199,8 @@ impl RootContext for Root {
     }
 
     fn on_tick(&mut self) {
+        self.vm.flush_metrics();
+        self.vm.clock.set(host::now().ok());
         let (Some(engine), Ok(now)) = (self.engine(), host::now()) else {
             return;
         };

@@ -117,7 +117,7 @@ fn apply(headers: &[(String, String)], e: &HeaderEdits) -> Vec<(String, String)>
         .filter(|(n, _)| !n.starts_with(':') && !e.remove.iter().any(|r| r.eq_ignore_ascii_case(n)))
         .cloned()
         .collect();
-    for (n, v) in &e.set {
+    for (n, v) in e.sets() {
         out.retain(|(m, _)| !m.eq_ignore_ascii_case(n));
         out.push((n.clone(), v.clone()));
     }
@@ -175,7 +175,7 @@ fn forward(
             out_headers.push((name.clone(), v.to_string()));
         }
     }
-    out_headers.extend(response.set.iter().cloned());
+    out_headers.extend(response.sets().cloned());
     out_headers.extend(response.add.iter().cloned());
     let mut data = Vec::new();
     let _ = resp

@@ -66,6 +66,8 @@ fn echo_server() -> String {
 }
 
 struct Stack {
+    /// The `_portcullis_hint=...` pair of the last login (a browser sends it only to /oauth2/sign_out).
+    hint: Mutex<String>,
     shim: Option<Running>,
     base: String,
     idp: Arc<Mutex<FakeIdp>>,
@@ -102,6 +104,7 @@ fn stack_with(idp_base_override: Option<&str>) -> Stack {
     .unwrap();
     let base = format!("http://{}", shim.addr);
     Stack {
+        hint: Mutex::new(String::new()),
         shim: Some(shim),
         base,
         idp,
@@ -180,6 +183,11 @@ fn login(s: &Stack, path: &str) -> (String, String) {
         .into_iter()
         .find(|c| c.starts_with("_portcullis="))
         .unwrap();
+    let hint = set_cookies(&h)
+        .into_iter()
+        .find(|c| c.starts_with("_portcullis_hint=") && c.contains("Path=/oauth2/sign_out"))
+        .expect("the ID-token hint cookie, scoped to the sign-out path");
+    *s.hint.lock().unwrap() = cookie_pair(&hint);
     (
         cookie_pair(&session),
         header(&h, "location").unwrap().to_string(),
@@ -241,9 +249,10 @@ fn api_calls_get_401_and_tampered_cookies_restart_login() {
 fn sign_out_redirects_to_the_idp_end_session_with_a_hint() {
     let s = stack();
     let (session, _) = login(&s, "/");
+    let hint = s.hint.lock().unwrap().clone();
     let (st, h, _) = get(
         &format!("{}/oauth2/sign_out", s.base),
-        &[("cookie", &session)],
+        &[("cookie", &format!("{session}; {hint}"))],
     );
     assert_eq!(st, 302);
     let loc = header(&h, "location").unwrap();

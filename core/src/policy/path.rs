@@ -68,6 +68,34 @@ pub fn normalize_path(path: &str) -> Option<String> {
     Some(norm)
 }
 
+/// True when `normalize_path(p) == Some(p)` is certain without doing the work: an absolute path with
+/// no escapes, separators to refuse, empty segments or dot segments.
+fn already_normal(p: &str) -> bool {
+    let b = p.as_bytes();
+    if b.first() != Some(&b'/') {
+        return false;
+    }
+    let mut prev_slash = false;
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b'%' | b'\\' | b';' => return false,
+            c if c <= b' ' || c == 0x7f || c >= 0x80 => return false,
+            b'/' if prev_slash => return false,
+            b'.' if prev_slash => {
+                // A segment starting with `.`: only `.` and `..` need work; `.well-known` is fine.
+                let rest = &b[i..];
+                let seg_end = rest.iter().position(|&x| x == b'/').unwrap_or(rest.len());
+                if rest[..seg_end] == *b"." || rest[..seg_end] == *b".." {
+                    return false;
+                }
+            }
+            _ => {}
+        }
+        prev_slash = c == b'/';
+    }
+    true
+}
+
 /// The configured public paths. An entry ending in `*` is a prefix (`/static/*` matches `/static/` and
 /// everything below it); any other entry matches exactly.
 #[derive(Debug, Clone, Default)]
@@ -102,10 +130,19 @@ impl PublicPaths {
         if self.is_empty() {
             return false;
         }
+        // Hot path: most paths are already normal, and then need no allocation.
+        if already_normal(raw_path) {
+            return self.matches_normalized(raw_path);
+        }
         let Some(norm) = normalize_path(raw_path) else {
             return false;
         };
-        self.exact.contains(&norm) || self.prefixes.iter().any(|p| norm.starts_with(p.as_str()))
+        self.matches_normalized(&norm)
+    }
+
+    fn matches_normalized(&self, norm: &str) -> bool {
+        self.exact.iter().any(|e| e == norm)
+            || self.prefixes.iter().any(|p| norm.starts_with(p.as_str()))
     }
 }
 
@@ -133,6 +170,36 @@ mod tests {
         ] {
             assert_eq!(normalize_path(raw).as_deref(), Some(want), "{raw}");
         }
+    }
+
+    #[test]
+    fn the_fast_path_agrees_with_normalization() {
+        for p in [
+            "/",
+            "/a/b",
+            "/a/b/",
+            "/.well-known/x",
+            "/a..b/c",
+            "/a/.x",
+            "/a//b",
+            "/a/./b",
+            "/a/../b",
+            "/a/.",
+            "/a/..",
+            "/%61",
+            "/a;b",
+            "/a\\b",
+            "/\u{fc}",
+            "",
+            "a",
+        ] {
+            if already_normal(p) {
+                assert_eq!(normalize_path(p).as_deref(), Some(p), "{p}");
+            }
+        }
+        assert!(
+            already_normal("/app/page") && !already_normal("/a//b") && !already_normal("/a/../b")
+        );
     }
 
     #[test]

@@ -4,7 +4,6 @@
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 
 use crate::decision::Header;
 use crate::session::Session;
@@ -14,8 +13,8 @@ use crate::session::Session;
 pub struct CachedSession {
     /// The opened session.
     pub session: Session,
-    /// The identity headers to send upstream.
-    pub upstream: Vec<Header>,
+    /// The identity headers to send upstream (shared into every `Forward`, never copied).
+    pub upstream: Arc<[Header]>,
 }
 
 /// FIFO-bounded map from cookie value to opened session.
@@ -99,10 +98,9 @@ mod tests {
                 groups: vec![],
                 issued_at: 0,
                 expires_at: 10,
-                id_token: None,
                 access_token: None,
             },
-            upstream: vec![],
+            upstream: Arc::from(vec![]),
         })
     }
 

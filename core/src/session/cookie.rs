@@ -15,17 +15,32 @@ pub struct CookieAttributes {
 }
 
 impl CookieAttributes {
-    /// `name=value` with our attributes and `Max-Age`.
+    /// `name=value` with our attributes, `Path=/` and `Max-Age`.
     #[must_use]
     pub fn set(&self, name: &str, value: &str, max_age: u64) -> String {
-        format!("{name}={value}; Path=/; Max-Age={max_age}{}", self.suffix())
+        self.set_at(name, value, max_age, "/")
     }
 
-    /// Deletes cookie `name` (empty value, `Max-Age=0`, expired date).
+    /// The same with another `Path`.
+    #[must_use]
+    pub fn set_at(&self, name: &str, value: &str, max_age: u64, path: &str) -> String {
+        format!(
+            "{name}={value}; Path={path}; Max-Age={max_age}{}",
+            self.suffix()
+        )
+    }
+
+    /// Deletes cookie `name` set with `Path=/` (empty value, `Max-Age=0`, expired date).
     #[must_use]
     pub fn clear(&self, name: &str) -> String {
+        self.clear_at(name, "/")
+    }
+
+    /// Deletes a cookie set with another `Path` (a browser only deletes on an exact path match).
+    #[must_use]
+    pub fn clear_at(&self, name: &str, path: &str) -> String {
         format!(
-            "{name}=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT{}",
+            "{name}=; Path={path}; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT{}",
             self.suffix()
         )
     }

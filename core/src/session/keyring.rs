@@ -26,6 +26,9 @@ pub enum Purpose {
     Session,
     /// A per-attempt login cookie (state, nonce, PKCE verifier, original URL).
     Login,
+    /// The ID token kept for `id_token_hint` at sign-out, in its own cookie sent only to the sign-out
+    /// endpoint, so ordinary requests do not carry (and pay for) it.
+    IdTokenHint,
 }
 
 impl Purpose {
@@ -33,6 +36,7 @@ impl Purpose {
         match self {
             Purpose::Session => "session",
             Purpose::Login => "login",
+            Purpose::IdTokenHint => "id_token_hint",
         }
     }
 }

@@ -54,9 +54,6 @@ pub struct Session {
     /// When it ends; checked on every request.
     #[serde(rename = "x")]
     pub expires_at: u64,
-    /// The ID token, kept for `id_token_hint` at sign-out (dropped if the cookie would be too large).
-    #[serde(rename = "t", default, skip_serializing_if = "Option::is_none")]
-    pub id_token: Option<Secret>,
     /// The access token, kept only when it is forwarded upstream.
     #[serde(rename = "a", default, skip_serializing_if = "Option::is_none")]
     pub access_token: Option<Secret>,

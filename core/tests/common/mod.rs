@@ -322,7 +322,7 @@ pub fn upstream_headers(d: &Decision, sent: &[(String, String)]) -> Vec<(String,
         .filter(|(n, _)| !request.remove.iter().any(|r| r.eq_ignore_ascii_case(n)))
         .cloned()
         .collect();
-    for (n, v) in &request.set {
+    for (n, v) in request.sets() {
         out.retain(|(m, _)| !m.eq_ignore_ascii_case(n));
         out.push((n.clone(), v.clone()));
     }
