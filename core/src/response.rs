@@ -68,7 +68,6 @@ pub fn error(
     retry_url: &str,
     mut extra: Vec<Header>,
 ) -> Decision {
-    extra.push(h("cache-control", "no-store"));
     if reason == Reason::ProviderNotReady {
         extra.push(h("retry-after", "2"));
     }
@@ -82,6 +81,7 @@ pub fn error(
             escape_html(retry_url)
         );
         extra.push(h("content-type", "text/html; charset=utf-8"));
+        extra.push(h("cache-control", "no-store"));
         Decision::Respond {
             status,
             headers: extra,

@@ -241,6 +241,7 @@ impl Harness {
             }
             d = decision;
         }
+        assert_no_duplicate_headers(&d);
         d
     }
 
@@ -281,6 +282,22 @@ impl Harness {
         let auth = self.start(browser, path);
         let cb = self.idp_login(&auth, user);
         self.navigate(browser, &cb)
+    }
+}
+
+/// Local responses never repeat a header other than `set-cookie` (a repeated `cache-control` or
+/// `location` is at best ambiguous to clients and caches).
+pub fn assert_no_duplicate_headers(d: &Decision) {
+    if let Decision::Respond { headers, .. } = d {
+        for (i, (n, _)) in headers.iter().enumerate() {
+            if n.eq_ignore_ascii_case("set-cookie") {
+                continue;
+            }
+            assert!(
+                !headers[i + 1..].iter().any(|(m, _)| m.eq_ignore_ascii_case(n)),
+                "header {n} repeated in {headers:?}"
+            );
+        }
     }
 }
 
