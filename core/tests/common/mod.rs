@@ -294,7 +294,9 @@ pub fn assert_no_duplicate_headers(d: &Decision) {
                 continue;
             }
             assert!(
-                !headers[i + 1..].iter().any(|(m, _)| m.eq_ignore_ascii_case(n)),
+                !headers[i + 1..]
+                    .iter()
+                    .any(|(m, _)| m.eq_ignore_ascii_case(n)),
                 "header {n} repeated in {headers:?}"
             );
         }
