@@ -32,6 +32,22 @@ impl HeaderEdits {
             && self.identity.as_ref().is_none_or(|i| i.is_empty())
     }
 
+    /// `headers` with these edits applied (for hosts that rebuild the header list, and for tests).
+    #[must_use]
+    pub fn apply(&self, headers: &[Header]) -> Vec<Header> {
+        let mut out: Vec<Header> = headers
+            .iter()
+            .filter(|(n, _)| !self.remove.iter().any(|r| r.eq_ignore_ascii_case(n)))
+            .cloned()
+            .collect();
+        for (n, v) in self.sets() {
+            out.retain(|(m, _)| !m.eq_ignore_ascii_case(n));
+            out.push((n.clone(), v.clone()));
+        }
+        out.extend(self.add.iter().cloned());
+        out
+    }
+
     /// Every header to set, `set` then `identity`.
     pub fn sets(&self) -> impl Iterator<Item = &Header> {
         self.set
@@ -71,6 +87,35 @@ pub enum CalloutResponse<'a> {
     },
     /// No response: timeout, reset, or the host could not send the callout at all.
     Failed,
+}
+
+/// An owned callout reply, for hosts that read the body into a buffer (both adapters do).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CalloutReply {
+    /// `:status`, or `None` when no response arrived (timeout, reset, not sent).
+    pub status: Option<u16>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl CalloutReply {
+    /// A reply that never came.
+    #[must_use]
+    pub fn failed() -> Self {
+        CalloutReply::default()
+    }
+
+    /// The core's view of it.
+    #[must_use]
+    pub fn as_response(&self) -> CalloutResponse<'_> {
+        match self.status {
+            Some(status) => CalloutResponse::Received {
+                status,
+                body: &self.body,
+            },
+            None => CalloutResponse::Failed,
+        }
+    }
 }
 
 /// Why the core decided what it did: for logs and metrics, never shown with secrets.
@@ -153,6 +198,14 @@ impl Reason {
             Reason::RandomnessUnavailable => "randomness_unavailable",
             Reason::SessionTooLarge => "session_too_large",
         }
+    }
+
+    /// The log line for a local answer, for failures only: `403 state_mismatch GET /oauth2/callback`.
+    /// `label` is the method and the path *without* its query (codes and states live there).
+    #[must_use]
+    pub fn log_line(self, status: u16, label: &str) -> Option<String> {
+        self.is_failure()
+            .then(|| alloc::format!("{status} {} {label}", self.code()))
     }
 
     /// True for outcomes an operator should see in the log (failures, not routine traffic).

@@ -46,7 +46,7 @@ pub mod engine;
 pub mod testkit;
 
 pub use config::{Config, ConfigError};
-pub use decision::{Callout, CalloutResponse, Decision, Header, HeaderEdits, Reason};
+pub use decision::{Callout, CalloutReply, CalloutResponse, Decision, Header, HeaderEdits, Reason};
 #[cfg(feature = "oidc")]
 pub use engine::{Engine, Outcome, Pending};
 #[cfg(feature = "oidc")]

@@ -6,7 +6,8 @@ use portcullis_core::{Decision, Engine, HeaderEdits, Pending, Reason, Request};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, LogLevel, MapType, Status};
 
-use crate::callout::Reply;
+use crate::callout::read_reply;
+use portcullis_core::CalloutReply;
 use rand_core::OsRng;
 
 use crate::host;
@@ -61,11 +62,8 @@ impl Http {
                 body,
                 reason,
             } => {
-                if reason.is_failure() {
-                    host::log(
-                        LogLevel::Warn,
-                        &format!("{status} {} {}", reason.code(), self.label),
-                    );
+                if let Some(line) = reason.log_line(status, &self.label) {
+                    host::log(LogLevel::Warn, &line);
                 }
                 if let Err(s) = host::send_response(status, &headers, &body) {
                     host::log(LogLevel::Error, &format!("cannot send response: {s:?}"));
@@ -85,7 +83,7 @@ impl Http {
                             callout.cluster
                         ),
                     );
-                    let next = self.continue_flow(engine, pending, Reply::read(0, 0));
+                    let next = self.continue_flow(engine, pending, CalloutReply::failed());
                     let (engine, decision) = next;
                     self.carry_out(engine, decision, resume)
                 }
@@ -97,7 +95,7 @@ impl Http {
         &self,
         engine: Rc<Engine>,
         pending: Pending,
-        reply: Reply,
+        reply: CalloutReply,
     ) -> (Rc<Engine>, Decision) {
         let now = self.vm.now().unwrap_or_default();
         let outcome = engine.handle_callout_response(pending, reply.as_response(), now, &mut OsRng);
@@ -137,7 +135,7 @@ impl Context for Http {
             return;
         };
         let (engine, decision) =
-            self.continue_flow(engine, pending, Reply::read(num_headers, body_size));
+            self.continue_flow(engine, pending, read_reply(num_headers, body_size));
         let _ = self.carry_out(engine, decision, true);
     }
 }

@@ -13,9 +13,10 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::Status;
 use proxy_wasm::types::{ContextType, LogLevel};
 
-use crate::callout::Reply;
+use crate::callout::read_reply;
 use crate::host;
 use crate::http::Http;
+use portcullis_core::CalloutReply;
 
 const TICK_UNTIL_READY: Duration = Duration::from_millis(200);
 const TICK_READY: Duration = Duration::from_secs(1);
@@ -120,12 +121,12 @@ impl Root {
                         callout.cluster
                     ),
                 );
-                self.finish(pending, Reply::read(0, 0));
+                self.finish(pending, CalloutReply::failed());
             }
         }
     }
 
-    fn finish(&mut self, pending: RefreshPending, reply: Reply) {
+    fn finish(&mut self, pending: RefreshPending, reply: CalloutReply) {
         let (Some(engine), Ok(now)) = (self.engine(), host::now()) else {
             return;
         };
@@ -158,7 +159,7 @@ impl Context for Root {
         _num_trailers: usize,
     ) {
         if let Some(pending) = self.in_flight.remove(&token_id) {
-            self.finish(pending, Reply::read(num_headers, body_size));
+            self.finish(pending, read_reply(num_headers, body_size));
         }
     }
 }

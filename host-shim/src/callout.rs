@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use portcullis_core::{Callout, CalloutResponse, UnixTime};
+use portcullis_core::{Callout, CalloutReply, UnixTime};
 
 /// The host clock in whole seconds.
 pub fn now() -> UnixTime {
@@ -23,25 +23,6 @@ const MAX_BODY: u64 = 1 << 20;
 #[derive(Debug, Clone)]
 pub struct Clusters(BTreeMap<String, String>);
 
-/// An owned callout reply (`status: None` = no response).
-pub struct Reply {
-    status: Option<u16>,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    /// The core's view.
-    pub fn as_response(&self) -> CalloutResponse<'_> {
-        match self.status {
-            Some(status) => CalloutResponse::Received {
-                status,
-                body: &self.body,
-            },
-            None => CalloutResponse::Failed,
-        }
-    }
-}
-
 impl Clusters {
     /// From a name → base URL map.
     pub fn new(map: BTreeMap<String, String>) -> Self {
@@ -53,13 +34,10 @@ impl Clusters {
     }
 
     /// Sends a callout like Envoy would: to the cluster's address, with the callout's `:authority`.
-    pub fn send(&self, c: &Callout) -> Reply {
+    pub fn send(&self, c: &Callout) -> CalloutReply {
         let Some(base) = self.0.get(&c.cluster) else {
             eprintln!("portcullis: unknown cluster {:?}", c.cluster);
-            return Reply {
-                status: None,
-                body: Vec::new(),
-            };
+            return CalloutReply::failed();
         };
         let agent = ureq::AgentBuilder::new()
             .redirects(0)
@@ -76,12 +54,7 @@ impl Clusters {
         };
         let resp = match result {
             Ok(r) | Err(ureq::Error::Status(_, r)) => r,
-            Err(ureq::Error::Transport(_)) => {
-                return Reply {
-                    status: None,
-                    body: Vec::new(),
-                }
-            }
+            Err(ureq::Error::Transport(_)) => return CalloutReply::failed(),
         };
         let status = resp.status();
         let mut body = Vec::new();
@@ -91,12 +64,9 @@ impl Clusters {
             .read_to_end(&mut body)
             .is_err()
         {
-            return Reply {
-                status: None,
-                body: Vec::new(),
-            };
+            return CalloutReply::failed();
         }
-        Reply {
+        CalloutReply {
             status: Some(status),
             body,
         }

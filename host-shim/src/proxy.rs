@@ -68,13 +68,9 @@ pub fn handle(shared: &Shared, mut req: tiny_http::Request) {
                 body,
                 reason,
             } => {
-                if reason.is_failure() {
-                    eprintln!(
-                        "portcullis: {status} {} {} {}",
-                        reason.code(),
-                        request.method,
-                        request.path_only()
-                    );
+                let label = format!("{} {}", request.method, request.path_only());
+                if let Some(line) = reason.log_line(status, &label) {
+                    eprintln!("portcullis: {line}");
                 }
                 let mut resp = tiny_http::Response::from_data(body).with_status_code(status);
                 for (n, v) in &headers {
@@ -102,27 +98,13 @@ pub fn handle(shared: &Shared, mut req: tiny_http::Request) {
                     );
                     return;
                 }
-                let edited = apply(&headers, &edits);
+                let mut edited = edits.apply(&headers);
+                edited.retain(|(n, _)| !n.starts_with(':'));
                 forward(shared, req, &edited, body, &response);
                 return;
             }
         }
     }
-}
-
-/// The request headers after the engine's edits (pseudo-headers dropped).
-fn apply(headers: &[(String, String)], e: &HeaderEdits) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = headers
-        .iter()
-        .filter(|(n, _)| !n.starts_with(':') && !e.remove.iter().any(|r| r.eq_ignore_ascii_case(n)))
-        .cloned()
-        .collect();
-    for (n, v) in e.sets() {
-        out.retain(|(m, _)| !m.eq_ignore_ascii_case(n));
-        out.push((n.clone(), v.clone()));
-    }
-    out.extend(e.add.iter().cloned());
-    out
 }
 
 fn forward(

@@ -303,10 +303,9 @@ impl FakeIdp {
     }
 }
 
-/// Signs `claims` as given (nothing added) with an RS256 key.
-#[must_use]
-pub fn sign_rs256(key: &RS256KeyPair, claims: &Map<String, Value>) -> String {
-    let c: JWTClaims<Map<String, Value>> = JWTClaims {
+/// jwt-simple claims that serialize to exactly `claims` (every standard field left to the map).
+fn exactly(claims: &Map<String, Value>) -> JWTClaims<Map<String, Value>> {
+    JWTClaims {
         issued_at: None,
         expires_at: None,
         invalid_before: None,
@@ -316,7 +315,13 @@ pub fn sign_rs256(key: &RS256KeyPair, claims: &Map<String, Value>) -> String {
         jwt_id: None,
         nonce: None,
         custom: claims.clone(),
-    };
+    }
+}
+
+/// Signs `claims` as given (nothing added) with an RS256 key.
+#[must_use]
+pub fn sign_rs256(key: &RS256KeyPair, claims: &Map<String, Value>) -> String {
+    let c = exactly(claims);
     key.sign(c).unwrap_or_default()
 }
 
@@ -335,17 +340,7 @@ pub fn raw_jwt(header: &Value, claims: &Map<String, Value>, signature: &[u8]) ->
 #[must_use]
 pub fn hs256_with_public_key(kid: &str, claims: &Map<String, Value>) -> String {
     let key = HS256Key::from_bytes(RSA_1_PUBLIC_PEM.as_bytes()).with_key_id(kid);
-    let c: JWTClaims<Map<String, Value>> = JWTClaims {
-        issued_at: None,
-        expires_at: None,
-        invalid_before: None,
-        issuer: None,
-        subject: None,
-        audiences: None,
-        jwt_id: None,
-        nonce: None,
-        custom: claims.clone(),
-    };
+    let c = exactly(claims);
     key.authenticate(c).unwrap_or_default()
 }
 

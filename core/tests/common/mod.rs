@@ -336,17 +336,7 @@ pub fn upstream_headers(d: &Decision, sent: &[(String, String)]) -> Vec<(String,
     let Decision::Forward { request, .. } = d else {
         panic!("expected Forward, got {d:?}")
     };
-    let mut out: Vec<(String, String)> = sent
-        .iter()
-        .filter(|(n, _)| !request.remove.iter().any(|r| r.eq_ignore_ascii_case(n)))
-        .cloned()
-        .collect();
-    for (n, v) in request.sets() {
-        out.retain(|(m, _)| !m.eq_ignore_ascii_case(n));
-        out.push((n.clone(), v.clone()));
-    }
-    out.extend(request.add.iter().cloned());
-    out
+    request.apply(sent)
 }
 
 pub fn query_of(url: &str) -> BTreeMap<String, String> {
