@@ -238,12 +238,7 @@ impl Engine {
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Decision {
         if !(req.method == "GET" || req.method == "HEAD") {
-            return self.error(
-                req,
-                405,
-                Reason::MethodNotAllowed,
-                "use GET to start a login",
-            );
+            return self.error(req, 405, Reason::MethodNotAllowed);
         }
         let rd = query_param(req.query(), "rd").ok().flatten();
         let target = rd
@@ -261,19 +256,14 @@ impl Engine {
     ) -> Decision {
         let cfg = &*self.config;
         let Some(provider) = &self.provider else {
-            return self.error(
-                req,
-                503,
-                Reason::ProviderNotReady,
-                "the identity provider is not reachable yet; retry shortly",
-            );
+            return self.error(req, 503, Reason::ProviderNotReady);
         };
         let (Ok(state), Ok(nonce), Ok(verifier)) = (
             random_token(rng, 16),
             random_token(rng, 16),
             random_token(rng, 32),
         ) else {
-            return self.error(req, 500, Reason::RandomnessUnavailable, "internal error");
+            return self.error(req, 500, Reason::RandomnessUnavailable);
         };
         let redirect_uri = self.redirect_uri(req);
         let url = authorization_url(&AuthorizeParams {
@@ -299,7 +289,7 @@ impl Engine {
                 .seal(Purpose::Login, &cookie_name, &json, rng)
                 .map_err(|_| ())
         }) else {
-            return self.error(req, 500, Reason::RandomnessUnavailable, "internal error");
+            return self.error(req, 500, Reason::RandomnessUnavailable);
         };
         // Cap pending login cookies: drop the oldest (sent first, RFC 6265 §5.4) to make room for this one.
         let prefix = cfg.login_cookie_prefix();
@@ -326,20 +316,10 @@ impl Engine {
     fn callback(&self, req: &Request<'_>, now: UnixTime) -> Decision {
         let cfg = &*self.config;
         if req.method != "GET" {
-            return self.error(
-                req,
-                405,
-                Reason::MethodNotAllowed,
-                "the callback only accepts GET",
-            );
+            return self.error(req, 405, Reason::MethodNotAllowed);
         }
         let Some(provider) = &self.provider else {
-            return self.error(
-                req,
-                503,
-                Reason::ProviderNotReady,
-                "the identity provider is not reachable yet; retry shortly",
-            );
+            return self.error(req, 503, Reason::ProviderNotReady);
         };
         let q = req.query();
         let browser = !wants_json(req);
@@ -353,52 +333,23 @@ impl Engine {
             .filter(|c| req.cookie(c).is_some())
             .map(|c| ("set-cookie".into(), cfg.cookie_attributes.clear(c)))
             .collect();
+        let fail = |status, reason| self.fail(status, reason, browser, clear.clone());
         if let Ok(Some(_)) | Err(_) = query_param(q, "error") {
-            return response::error(
-                403,
-                Reason::IdpError,
-                "the identity provider refused the sign-in",
-                browser,
-                &self.start_url("/"),
-                clear,
-            );
+            return fail(403, Reason::IdpError);
         }
         match query_param(q, "iss") {
             Ok(None) => {}
             // RFC 9207: an authorization response from another issuer is a mix-up attack.
             Ok(Some(iss)) if iss == provider.metadata.issuer => {}
-            _ => {
-                return response::error(
-                    400,
-                    Reason::IssuerMismatch,
-                    "the response came from another issuer",
-                    browser,
-                    &self.start_url("/"),
-                    clear,
-                )
-            }
+            _ => return fail(400, Reason::IssuerMismatch),
         }
         let (Ok(Some(code)), Ok(Some(state)), Some(cookie)) =
             (query_param(q, "code"), state, cookie)
         else {
-            return response::error(
-                400,
-                Reason::CallbackMalformed,
-                "the sign-in response is incomplete",
-                browser,
-                &self.start_url("/"),
-                clear,
-            );
+            return fail(400, Reason::CallbackMalformed);
         };
         let Some(sealed) = req.cookie(&cookie) else {
-            return response::error(
-                403,
-                Reason::LoginCookieMissing,
-                "this sign-in was not started in this browser, or was already used",
-                browser,
-                &self.start_url("/"),
-                clear,
-            );
+            return fail(403, Reason::LoginCookieMissing);
         };
         let login = cfg
             .keys
@@ -406,24 +357,10 @@ impl Engine {
             .and_then(|json| serde_json::from_slice::<LoginState>(&json).ok())
             .filter(|l| now.0 < l.expires_at);
         let Some(login) = login else {
-            return response::error(
-                403,
-                Reason::LoginCookieInvalid,
-                "this sign-in attempt is invalid or has expired",
-                browser,
-                &self.start_url("/"),
-                clear,
-            );
+            return fail(403, Reason::LoginCookieInvalid);
         };
         if !bool::from(state.as_bytes().ct_eq(login.state.0.as_bytes())) {
-            return response::error(
-                403,
-                Reason::StateMismatch,
-                "the sign-in response does not match this browser's sign-in",
-                browser,
-                &self.start_url("/"),
-                clear,
-            );
+            return fail(403, Reason::StateMismatch);
         }
         match token_request(
             cfg,
@@ -440,14 +377,7 @@ impl Engine {
                     browser,
                 })),
             },
-            None => response::error(
-                502,
-                Reason::TokenEndpointError,
-                "the identity provider's token endpoint is unusable",
-                browser,
-                &self.start_url("/"),
-                clear,
-            ),
+            None => fail(502, Reason::TokenEndpointError),
         }
     }
 
@@ -552,12 +482,7 @@ impl Engine {
     fn sign_out(&self, req: &Request<'_>, cache: &mut SessionCache) -> Decision {
         let cfg = &*self.config;
         if !(req.method == "GET" || req.method == "POST") {
-            return self.error(
-                req,
-                405,
-                Reason::MethodNotAllowed,
-                "use GET or POST to sign out",
-            );
+            return self.error(req, 405, Reason::MethodNotAllowed);
         }
         if let Some(value) = req.cookie(&cfg.cookie_name) {
             cache.remove(value);
@@ -798,36 +723,27 @@ impl Engine {
         )
     }
 
-    fn error(&self, req: &Request<'_>, status: u16, reason: Reason, message: &str) -> Decision {
-        response::error(
-            status,
-            reason,
-            message,
-            !wants_json(req),
-            &self.start_url("/"),
-            Vec::new(),
-        )
+    fn error(&self, req: &Request<'_>, status: u16, reason: Reason) -> Decision {
+        self.fail(status, reason, !wants_json(req), Vec::new())
     }
 
+    /// A failed login step: the error page, and the attempt's login cookie cleared.
     fn login_error(&self, status: u16, reason: Reason, browser: bool, cookie: &str) -> Decision {
         let clear = std::vec![(
             "set-cookie".into(),
             self.config.cookie_attributes.clear(cookie)
         )];
-        let message = match reason {
-            Reason::IdTokenRejected(_) => "the identity provider's ID token failed verification",
-            Reason::TokenEndpointUnavailable => "the identity provider did not answer in time",
-            Reason::ProviderNotReady => "the identity provider is not reachable yet; retry shortly",
-            Reason::SessionTooLarge => "the session is too large for a cookie",
-            _ => "the identity provider returned an unusable response",
-        };
+        self.fail(status, reason, browser, clear)
+    }
+
+    fn fail(&self, status: u16, reason: Reason, browser: bool, extra: Vec<Header>) -> Decision {
         response::error(
             status,
             reason,
-            message,
+            response::message(reason),
             browser,
             &self.start_url("/"),
-            clear,
+            extra,
         )
     }
 }
