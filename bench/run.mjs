@@ -4,6 +4,7 @@
 //   session) | portcullis-session (valid session cookie) | portcullis-public (public path)
 // Each case: warm-up, then 3 runs (median with min/max). --quick: 1 short run each (CI smoke test).
 // Writes target/bench/summary.json and prints a Markdown table for the README.
+// Knobs for investigation: BENCH_ONLY=case,case (subset), BENCH_SECONDS=n (run length).
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';

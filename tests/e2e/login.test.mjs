@@ -13,6 +13,12 @@ after(() => s?.stop());
 
 const nav = { accept: 'text/html,application/xhtml+xml', 'sec-fetch-mode': 'navigate' };
 
+/** Connections accepted so far by each Envoy worker (listener.<addr>.worker_N.downstream_cx_total). */
+async function perWorkerConnections() {
+  const stats = (await get(`${s.admin}/stats?filter=downstream_cx_total`)).body;
+  return [...stats.matchAll(/worker_(\d+)\.downstream_cx_total: (\d+)/g)].map((m) => Number(m[2]));
+}
+
 async function signIn(user = 'alice', path = '/dashboard?tab=1') {
   const jar = new Jar();
   const start = await get(`${s.app}${path}`, { headers: nav, jar });
@@ -47,6 +53,8 @@ describe('browser login through Envoy', () => {
     assert.equal(done.headers.location, '/dashboard?tab=1');
     assert.ok(jar.get('_portcullis'), 'session cookie set');
     assert.deepEqual(jar.names().filter((n) => n.includes('_login_')), [], 'login cookie deleted');
+    const before = await perWorkerConnections();
+    assert.equal(before.length, 2, 'two workers');
     for (let i = 0; i < 20; i += 1) {
       const r = await get(`${s.app}/dashboard?tab=1`, { jar });
       assert.equal(r.status, 200, `request ${i}: ${r.body.slice(0, 200)}`);
@@ -59,6 +67,10 @@ describe('browser login through Envoy', () => {
       assert.equal(up['x-auth-request-email'], 'alice@example.com');
       assert.equal(up['x-forwarded-access-token'], undefined);
     }
+    // Both workers served the session: the one that did not mint it opened it with the shared key ring.
+    const after = await perWorkerConnections();
+    const served = after.map((n, w) => n - before[w]);
+    assert.ok(served.every((n) => n > 0), `authenticated requests per worker: ${served}`);
   });
 
   it('removes identity headers sent by the client and never forwards our cookies', async () => {
