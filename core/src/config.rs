@@ -446,6 +446,19 @@ impl Config {
                 "must be a non-empty cookie token ([A-Za-z0-9_.-])",
             ));
         }
+        // Cookie name prefixes (RFC 6265bis §4.1.3): browsers drop such cookies unless the attributes fit.
+        if c.name.starts_with("__Secure-") && !c.secure {
+            return Err(invalid(
+                "cookie.name",
+                "a __Secure- cookie needs cookie.secure: true",
+            ));
+        }
+        if c.name.starts_with("__Host-") && (!c.secure || c.domain.is_some()) {
+            return Err(invalid(
+                "cookie.name",
+                "a __Host- cookie needs cookie.secure: true and no cookie.domain",
+            ));
+        }
         if let Some(d) = &c.domain {
             if !host_name(d.trim_start_matches('.')) {
                 return Err(invalid(
@@ -501,23 +514,13 @@ impl Config {
             }
         }
         for (i, p) in raw.public_paths.iter().enumerate() {
+            // Requests are matched on their normalized path, so an entry that is not itself normal
+            // (`/a/../b`, `/a//b`, `/%61`) could never match: refuse it rather than let it surprise.
             let base = p.strip_suffix('*').unwrap_or(p);
-            let ok = if base.ends_with('/') && base.len() > 1 {
-                normalize_path(base).as_deref() == Some(base)
-            } else {
-                normalize_path(base).as_deref() == Some(base)
-                    || (p.ends_with('*') && normalize_path(base).is_some())
-            };
-            if !ok || base.is_empty() {
+            if normalize_path(base).as_deref() != Some(base) {
                 return Err(invalid(
                     format!("public_paths[{i}]"),
                     "must be a normalized absolute path, optionally ending in *",
-                ));
-            }
-            if base.starts_with(&prefix) {
-                return Err(invalid(
-                    format!("public_paths[{i}]"),
-                    "must not be under the endpoint prefix",
                 ));
             }
         }
@@ -739,6 +742,21 @@ mod tests {
             ),
             ("/prefix", serde_json::json!("oauth2/"), "prefix:"),
             (
+                "/public_paths",
+                serde_json::json!(["/a//b"]),
+                "public_paths[0]:",
+            ),
+            (
+                "/public_paths",
+                serde_json::json!(["static/*"]),
+                "public_paths[0]:",
+            ),
+            (
+                "/cookie/domain",
+                serde_json::json!("bad domain"),
+                "cookie.domain:",
+            ),
+            (
                 "/cookie/max_pending_logins",
                 serde_json::json!(0),
                 "cookie.max_pending_logins:",
@@ -750,6 +768,22 @@ mod tests {
             let e = err_of(v);
             assert!(e.contains(want), "{ptr}: got {e:?}, want {want:?}");
         }
+    }
+
+    #[test]
+    fn cookie_name_prefixes_must_fit_the_attributes() {
+        let mut v = base();
+        set(&mut v, "/cookie/name", serde_json::json!("__Host-pc"));
+        assert!(
+            Config::from_json(v.to_string().as_bytes()).is_ok(),
+            "__Host- with Secure, no Domain"
+        );
+        set(&mut v, "/cookie/domain", serde_json::json!(".example.com"));
+        assert!(err_of(v).contains("cookie.name: a __Host- cookie"));
+        let mut v = base();
+        set(&mut v, "/cookie/name", serde_json::json!("__Secure-pc"));
+        set(&mut v, "/cookie/secure", serde_json::json!(false));
+        assert!(err_of(v).contains("cookie.name: a __Secure- cookie"));
     }
 
     #[test]
