@@ -77,6 +77,34 @@ describe('client authentication against the real IdP', () => {
   });
 });
 
+describe('stateless sessions', () => {
+  it('a session from one Envoy is served by another replica and survives a restart', async () => {
+    const s = await startStack({ name: 'replicas' });
+    try {
+      const { jar, done } = await login(s, 'ivy');
+      assert.equal(done.status, 302);
+      const other = await s.replica('replicas-2');
+      const r = await get(`${other}/x`, { jar });
+      assert.equal(r.status, 200, r.body.slice(0, 200));
+      assert.equal(r.json().headers['x-forwarded-user'], 'ivy');
+      await s.restart();
+      const again = await get(`${s.app}/x`, { jar });
+      assert.equal(again.status, 200, again.body.slice(0, 200));
+      assert.equal(again.json().headers['x-forwarded-user'], 'ivy');
+    } finally { s.stop(); }
+  });
+
+  it('a replica with a different key ring does not accept the cookie', async () => {
+    const s = await startStack({ name: 'foreign' });
+    const t = await startStack({ name: 'foreign-2', plugin: { cookie: { keys: [{ id: 'demo1', secret: 'b3RoZXIta2V5LW90aGVyLWtleS1vdGhlci1rZXktMTI=' }] } } });
+    try {
+      const { jar } = await login(s, 'jo');
+      const r = await get(`${t.app}/x`, { jar, headers: { accept: 'application/json' } });
+      assert.equal(r.status, 401, 'same key id, other secret: no session');
+    } finally { s.stop(); t.stop(); }
+  });
+});
+
 describe('a broken IdP', () => {
   it('IdP gone between authorization and callback: 502, a log line, no session, no panic', async () => {
     const s = await startStack({ name: 'idp-down' });

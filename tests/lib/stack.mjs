@@ -92,11 +92,30 @@ export async function startStack({ plugin = {}, concurrency = 2, name = 'e2e' } 
   const app = `http://localhost:${listen}`;
   const idpProc = await startIdp({ port: idp, origins: [app] });
   const echo = await startEcho({ port: upstream });
-  const cfg = envoyConfig({ listen, admin, upstream, idp, filters: [portcullisFilter(WASM, pluginConfig({ idpPort: idp, overrides: { cookie: { keys: pluginConfig().cookie.keys, secure: true }, ...plugin } }))] });
-  const envoy = await startEnvoy({ name, cfg, concurrency });
-  await waitFilterReady(app);
+  const filters = [portcullisFilter(WASM, pluginConfig({ idpPort: idp, overrides: plugin }))];
+  const envoys = [];
+  /** Starts an Envoy with this stack's filter configuration (another replica, or a restart). */
+  async function envoyOn(listenPort, adminPort, envoyName) {
+    const e = await startEnvoy({ name: envoyName, cfg: envoyConfig({ listen: listenPort, admin: adminPort, upstream, idp, filters }), concurrency });
+    envoys.push(e);
+    await waitFilterReady(`http://localhost:${listenPort}`);
+    return e;
+  }
+  const envoy = await envoyOn(listen, admin, name);
   return {
     app, idp: `http://127.0.0.1:${idp}`, admin: `http://127.0.0.1:${admin}`, envoy, idpProc, echo,
-    stop() { envoy.stop(); echo.stop(); idpProc.stop(); },
+    /** A second Envoy with the same configuration on its own ports: resolves to its base URL. */
+    async replica(replicaName) {
+      const [l, a] = await Promise.all([freePort(), freePort()]);
+      await envoyOn(l, a, replicaName);
+      return `http://localhost:${l}`;
+    },
+    /** Stops the first Envoy and starts a fresh one on the same ports. */
+    async restart() {
+      envoy.stop();
+      await sleep(300);
+      return envoyOn(listen, admin, `${name}-restarted`);
+    },
+    stop() { for (const e of envoys) e.stop(); echo.stop(); idpProc.stop(); },
   };
 }
