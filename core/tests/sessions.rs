@@ -260,9 +260,8 @@ fn userinfo_answers_from_the_session() {
     assert_eq!(status(&d), 401);
 }
 
-#[test]
-fn an_oversized_id_token_drops_the_sign_out_hint_rather_than_fail() {
-    let mut h = Harness::new();
+/// Logs alice in with an ID token carrying `n` groups; returns her browser and the callback's decision.
+fn login_with_groups(h: &mut Harness, n: usize) -> (Browser, portcullis_core::Decision) {
     let mut b = Browser::default();
     let auth = h.start(&mut b, "/");
     let cb = h.idp_login(&auth, "alice");
@@ -270,12 +269,19 @@ fn an_oversized_id_token_drops_the_sign_out_hint_rather_than_fail() {
     let mut c = h.idp.claims("alice", &nonce);
     c.insert(
         "groups".into(),
-        json!((0..120)
+        json!((0..n)
             .map(|i| format!("group-number-{i}"))
             .collect::<Vec<_>>()),
     );
     h.idp.id_token_override = Some(h.idp.sign(&c));
     let d = h.navigate(&mut b, &cb);
+    (b, d)
+}
+
+#[test]
+fn an_oversized_id_token_drops_the_sign_out_hint_rather_than_fail() {
+    let mut h = Harness::new();
+    let (mut b, d) = login_with_groups(&mut h, 120);
     assert_eq!(reason_code(&d), "login_completed");
     let json = h
         .engine
@@ -298,19 +304,7 @@ fn an_oversized_id_token_drops_the_sign_out_hint_rather_than_fail() {
 #[test]
 fn a_session_too_large_for_a_cookie_is_a_clear_500() {
     let mut h = Harness::new();
-    let mut b = Browser::default();
-    let auth = h.start(&mut b, "/");
-    let cb = h.idp_login(&auth, "alice");
-    let nonce = h.idp.last_nonce.clone().unwrap();
-    let mut c = h.idp.claims("alice", &nonce);
-    c.insert(
-        "groups".into(),
-        json!((0..400)
-            .map(|i| format!("group-number-{i}"))
-            .collect::<Vec<_>>()),
-    );
-    h.idp.id_token_override = Some(h.idp.sign(&c));
-    let d = h.navigate(&mut b, &cb);
+    let (b, d) = login_with_groups(&mut h, 400);
     assert_eq!((status(&d), reason_code(&d)), (500, "session_too_large"));
     assert!(b.get("_pc").is_none());
 }
