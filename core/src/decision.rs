@@ -211,17 +211,43 @@ impl Reason {
     /// True for outcomes an operator should see in the log (failures, not routine traffic).
     #[must_use]
     pub fn is_failure(self) -> bool {
-        !matches!(
-            self,
+        self.failure_message().is_some()
+    }
+
+    /// The fixed, user-facing sentence for a failure (never anything the client or IdP sent); `None`
+    /// for routine outcomes. The one place that says which reasons are failures.
+    #[must_use]
+    pub fn failure_message(self) -> Option<&'static str> {
+        Some(match self {
             Reason::Authenticated
-                | Reason::PublicPath
-                | Reason::Ping
-                | Reason::LoginStarted
-                | Reason::LoginRequired
-                | Reason::LoginCompleted
-                | Reason::SignedOut
-                | Reason::UserInfo
-        )
+            | Reason::PublicPath
+            | Reason::Ping
+            | Reason::LoginStarted
+            | Reason::LoginRequired
+            | Reason::LoginCompleted
+            | Reason::SignedOut
+            | Reason::UserInfo => return None,
+            Reason::MethodNotAllowed => "this endpoint does not accept that method",
+            Reason::ProviderNotReady => "the identity provider is not reachable yet; retry shortly",
+            Reason::RandomnessUnavailable => "internal error",
+            Reason::IdpError => "the identity provider refused the sign-in",
+            Reason::IssuerMismatch => "the response came from another issuer",
+            Reason::CallbackMalformed => "the sign-in response is incomplete",
+            Reason::LoginCookieMissing => {
+                "this sign-in was not started in this browser, or was already used"
+            }
+            Reason::LoginCookieInvalid => "this sign-in attempt is invalid or has expired",
+            Reason::StateMismatch => "the sign-in response does not match this browser's sign-in",
+            Reason::TokenEndpointError => {
+                "the identity provider's token endpoint refused the exchange"
+            }
+            Reason::TokenEndpointUnavailable => "the identity provider did not answer in time",
+            Reason::TokenResponseInvalid | Reason::JwksUnavailable => {
+                "the identity provider returned an unusable response"
+            }
+            Reason::IdTokenRejected(_) => "the identity provider's ID token failed verification",
+            Reason::SessionTooLarge => "the session is too large for a cookie",
+        })
     }
 }
 

@@ -740,7 +740,7 @@ impl Engine {
         response::error(
             status,
             reason,
-            response::message(reason),
+            reason.failure_message().unwrap_or("error"),
             browser,
             &self.start_url("/"),
             extra,

@@ -19,6 +19,20 @@ pub fn now() -> UnixTime {
 /// Largest callout body read.
 const MAX_BODY: u64 = 1 << 20;
 
+/// Sends `req` (with `body` unless empty). Any HTTP status is a response; only a transport failure
+/// (connect, timeout, reset) is an error.
+pub fn send(req: ureq::Request, body: &[u8]) -> Result<ureq::Response, Box<ureq::Transport>> {
+    let result = if body.is_empty() {
+        req.call()
+    } else {
+        req.send_bytes(body)
+    };
+    match result {
+        Ok(r) | Err(ureq::Error::Status(_, r)) => Ok(r),
+        Err(ureq::Error::Transport(t)) => Err(Box::new(t)),
+    }
+}
+
 /// Cluster name → base URL: the shim's stand-in for Envoy clusters.
 #[derive(Debug, Clone)]
 pub struct Clusters(BTreeMap<String, String>);
@@ -47,14 +61,8 @@ impl Clusters {
         for (n, v) in &c.headers {
             req = req.set(n, v);
         }
-        let result = if c.body.is_empty() {
-            req.call()
-        } else {
-            req.send_bytes(&c.body)
-        };
-        let resp = match result {
-            Ok(r) | Err(ureq::Error::Status(_, r)) => r,
-            Err(ureq::Error::Transport(_)) => return CalloutReply::failed(),
+        let Ok(resp) = send(req, &c.body) else {
+            return CalloutReply::failed();
         };
         let status = resp.status();
         let mut body = Vec::new();

@@ -127,14 +127,9 @@ fn forward(
             up = up.set(n, v);
         }
     }
-    let result = if body.is_empty() {
-        up.call()
-    } else {
-        up.send_bytes(&body)
-    };
-    let resp = match result {
-        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
-        Err(ureq::Error::Transport(t)) => {
+    let resp = match callout::send(up, &body) {
+        Ok(r) => r,
+        Err(t) => {
             eprintln!("portcullis: upstream unreachable: {t}");
             let _ = req.respond(
                 tiny_http::Response::from_string("upstream unreachable\n").with_status_code(502),
