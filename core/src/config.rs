@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use crate::oidc::Alg;
 use crate::policy::path::{normalize_path, PublicPaths};
-use crate::policy::redirect::validate_redirect;
+use crate::policy::redirect::{split_entry, validate_redirect};
 use crate::request::AbsoluteUrl;
 use crate::session::cookie::CookieAttributes;
 use crate::session::keyring::{KeyRing, KeyRingError};
@@ -116,8 +116,17 @@ pub struct Config {
     pub pass_access_token: bool,
     /// Send `Authorization: Bearer <access token>`.
     pub pass_authorization_header: bool,
-    /// Hosts an absolute redirect may go to.
+    /// Hosts (and ports) an absolute redirect may go to.
     pub allowed_redirect_domains: Vec<String>,
+    /// Forward and use an email the IdP has not verified (`email_verified` not `true`). Off by default:
+    /// an unverified email is whatever the user typed at the IdP.
+    pub insecure_allow_unverified_email: bool,
+    /// What sealed values are bound to: this issuer and client id. Sessions sealed for another binding do
+    /// not open here.
+    pub binding: String,
+    /// The bindings whose sessions this deployment accepts: its own first, then one per
+    /// `cookie.accept_client_ids` entry (same issuer, another client sharing the key ring).
+    pub accepted_bindings: Vec<String>,
     /// Paths served without authentication.
     pub public_paths: PublicPaths,
     /// Where to land after sign-out when `rd` is absent.
@@ -160,6 +169,8 @@ struct RawConfig {
     #[serde(default)]
     allowed_redirect_domains: Vec<String>,
     #[serde(default)]
+    insecure_allow_unverified_email: bool,
+    #[serde(default)]
     public_paths: Vec<String>,
     #[serde(default)]
     post_logout_redirect_url: Option<String>,
@@ -186,6 +197,8 @@ struct RawCookie {
     login_ttl_seconds: u64,
     #[serde(default = "default_max_pending")]
     max_pending_logins: usize,
+    #[serde(default)]
+    accept_client_ids: Vec<String>,
     keys: Vec<RawKey>,
 }
 
@@ -342,6 +355,11 @@ fn host_name(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-'))
 }
 
+/// The binding of sealed values: issuer and client id, joined by a NUL (which neither may contain).
+fn binding_of(issuer: &str, client_id: &str) -> String {
+    format!("{issuer}\0{client_id}")
+}
+
 fn decode_key(secret: &str) -> Option<[u8; 32]> {
     let bytes = STANDARD
         .decode(secret.trim())
@@ -374,7 +392,7 @@ impl Config {
                 "must name the Envoy cluster that reaches the IdP",
             ));
         }
-        if raw.client_id.is_empty() {
+        if raw.client_id.is_empty() || raw.client_id.contains('\0') {
             return Err(invalid("client_id", "must not be empty"));
         }
         let client_secret = raw.client_secret.filter(|s| !s.is_empty()).map(Secret);
@@ -506,10 +524,12 @@ impl Config {
             }
         })?;
         for (i, d) in raw.allowed_redirect_domains.iter().enumerate() {
-            if !host_name(d.strip_prefix('.').unwrap_or(d)) {
+            let ok = split_entry(d)
+                .is_some_and(|(host, _)| host_name(host.strip_prefix('.').unwrap_or(host)));
+            if !ok {
                 return Err(invalid(
                     format!("allowed_redirect_domains[{i}]"),
-                    "must be a host name, or .domain for subdomains",
+                    "must be a host name or .domain (subdomains too), optionally with :port or :*",
                 ));
             }
         }
@@ -574,7 +594,26 @@ impl Config {
                 return Err(invalid(field, "must not be empty"));
             }
         }
+        for (i, id) in c.accept_client_ids.iter().enumerate() {
+            if id.is_empty() || id.contains('\0') {
+                return Err(invalid(
+                    format!("cookie.accept_client_ids[{i}]"),
+                    "must be a non-empty client id",
+                ));
+            }
+        }
+        let binding = binding_of(&raw.issuer, &raw.client_id);
+        let mut accepted_bindings = vec![binding.clone()];
+        for id in &c.accept_client_ids {
+            let b = binding_of(&raw.issuer, id);
+            if !accepted_bindings.contains(&b) {
+                accepted_bindings.push(b);
+            }
+        }
         Ok(Config {
+            binding,
+            accepted_bindings,
+            insecure_allow_unverified_email: raw.insecure_allow_unverified_email,
             issuer: raw.issuer,
             idp_cluster: raw.idp_cluster,
             client_id: raw.client_id,
@@ -691,6 +730,8 @@ mod tests {
             (28800, 600, 5)
         );
         assert_eq!(c.allowed_algs.len(), 9);
+        assert!(!c.insecure_allow_unverified_email);
+        assert_eq!(c.accepted_bindings, vec![c.binding.clone()]);
         assert!(c.is_our_cookie("_portcullis") && c.is_our_cookie("_portcullis_login_abc"));
         assert!(!c.is_our_cookie("_portcullisx") && !c.is_our_cookie("other"));
         assert!(
@@ -760,6 +801,21 @@ mod tests {
                 "/cookie/max_pending_logins",
                 serde_json::json!(0),
                 "cookie.max_pending_logins:",
+            ),
+            (
+                "/allowed_redirect_domains",
+                serde_json::json!(["ok.com:*", "bad.com:http"]),
+                "allowed_redirect_domains[1]:",
+            ),
+            (
+                "/allowed_redirect_domains",
+                serde_json::json!(["x.com:70000"]),
+                "allowed_redirect_domains[0]:",
+            ),
+            (
+                "/cookie/accept_client_ids",
+                serde_json::json!(["other", ""]),
+                "cookie.accept_client_ids[1]:",
             ),
         ];
         for (ptr, value, want) in cases {

@@ -4,17 +4,26 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
+use crate::request::RawHeader;
+
 /// One HTTP header, name and value.
 pub type Header = (String, String);
 
+/// Largest callout reply body the core accepts (discovery, JWKS and token responses are a few KB).
+/// Adapters read at most `MAX_CALLOUT_BODY + 1` bytes, so memory stays bounded whatever the IdP sends;
+/// a longer body is refused as unusable.
+pub const MAX_CALLOUT_BODY: usize = 1 << 20;
+
 /// Edits to a header map, applied in this order: `remove`, then `set` (replace), then `identity`
-/// (replace), then `add` (append).
+/// (replace), then `add` (append). This order and these semantics are the contract every adapter
+/// carries out; [`HeaderEdits::apply_raw`] is its reference implementation.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct HeaderEdits {
     /// Header names to remove entirely (every value), spelled as the client sent them.
     pub remove: Vec<String>,
-    /// Headers to set, replacing any existing value.
-    pub set: Vec<Header>,
+    /// Headers to set, replacing any existing value. Values are bytes: a `Cookie` header rebuilt without
+    /// our cookies keeps the client's other cookies byte for byte.
+    pub set: Vec<(String, Vec<u8>)>,
     /// More headers to set, shared with the session cache so the hot path copies nothing (the identity
     /// headers of a cached session). None of these names were present after `remove`.
     pub identity: Option<Arc<[Header]>>,
@@ -34,25 +43,59 @@ impl HeaderEdits {
 
     /// `headers` with these edits applied (for hosts that rebuild the header list, and for tests).
     #[must_use]
-    pub fn apply(&self, headers: &[Header]) -> Vec<Header> {
-        let mut out: Vec<Header> = headers
+    pub fn apply_raw(&self, headers: &[RawHeader<'_>]) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut out: Vec<(Vec<u8>, Vec<u8>)> = headers
             .iter()
-            .filter(|(n, _)| !self.remove.iter().any(|r| r.eq_ignore_ascii_case(n)))
-            .cloned()
+            .filter(|(n, _)| {
+                !self
+                    .remove
+                    .iter()
+                    .any(|r| r.as_bytes().eq_ignore_ascii_case(n))
+            })
+            .map(|(n, v)| (n.to_vec(), v.to_vec()))
             .collect();
         for (n, v) in self.sets() {
-            out.retain(|(m, _)| !m.eq_ignore_ascii_case(n));
-            out.push((n.clone(), v.clone()));
+            out.retain(|(m, _)| !m.eq_ignore_ascii_case(n.as_bytes()));
+            out.push((n.as_bytes().to_vec(), v.to_vec()));
         }
-        out.extend(self.add.iter().cloned());
+        out.extend(
+            self.add
+                .iter()
+                .map(|(n, v)| (n.as_bytes().to_vec(), v.as_bytes().to_vec())),
+        );
         out
     }
 
-    /// Every header to set, `set` then `identity`.
-    pub fn sets(&self) -> impl Iterator<Item = &Header> {
+    /// [`HeaderEdits::apply_raw`] for string headers (values that are not UTF-8 after the edits are
+    /// replaced lossily; only tests and string-only hosts use this).
+    #[must_use]
+    pub fn apply(&self, headers: &[Header]) -> Vec<Header> {
+        let raw: Vec<RawHeader<'_>> = headers
+            .iter()
+            .map(|(n, v)| (n.as_bytes(), v.as_bytes()))
+            .collect();
+        self.apply_raw(&raw)
+            .into_iter()
+            .map(|(n, v)| {
+                (
+                    String::from_utf8_lossy(&n).into_owned(),
+                    String::from_utf8_lossy(&v).into_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// Every header to set (replace), `set` then `identity`.
+    pub fn sets(&self) -> impl Iterator<Item = (&str, &[u8])> {
         self.set
             .iter()
-            .chain(self.identity.iter().flat_map(|i| i.iter()))
+            .map(|(n, v)| (n.as_str(), v.as_slice()))
+            .chain(
+                self.identity
+                    .iter()
+                    .flat_map(|i| i.iter())
+                    .map(|(n, v)| (n.as_str(), v.as_bytes())),
+            )
     }
 }
 
@@ -155,7 +198,9 @@ pub enum Reason {
     StateMismatch,
     /// The token endpoint answered with an error status (502).
     TokenEndpointError,
-    /// The token endpoint did not answer in time or could not be reached (504).
+    /// The token endpoint did not answer in time (no reply, or the proxy's own 504) (504).
+    TokenEndpointTimeout,
+    /// The token endpoint could not be reached or is overloaded (503, with `Retry-After`).
     TokenEndpointUnavailable,
     /// The token endpoint's reply was not a usable token response (502).
     TokenResponseInvalid,
@@ -163,6 +208,12 @@ pub enum Reason {
     IdTokenRejected(crate::IdTokenError),
     /// The JWKS refetch during a callback failed (502).
     JwksUnavailable,
+    /// The JWKS refetch during a callback did not answer in time (504).
+    JwksTimeout,
+    /// The ID token's email is not verified and is needed as the user (403).
+    EmailUnverified,
+    /// `:method`, `:path`, `:authority` or `Host` is not UTF-8: the request cannot be interpreted (400).
+    RequestMalformed,
     /// The host's randomness source failed (500): nothing is minted without it.
     RandomnessUnavailable,
     /// The sealed session would not fit in a cookie even without optional tokens (500).
@@ -191,10 +242,14 @@ impl Reason {
             Reason::LoginCookieInvalid => "login_cookie_invalid",
             Reason::StateMismatch => "state_mismatch",
             Reason::TokenEndpointError => "token_endpoint_error",
+            Reason::TokenEndpointTimeout => "token_endpoint_timeout",
             Reason::TokenEndpointUnavailable => "token_endpoint_unavailable",
             Reason::TokenResponseInvalid => "token_response_invalid",
             Reason::IdTokenRejected(e) => e.code(),
             Reason::JwksUnavailable => "jwks_unavailable",
+            Reason::JwksTimeout => "jwks_timeout",
+            Reason::EmailUnverified => "email_unverified",
+            Reason::RequestMalformed => "request_malformed",
             Reason::RandomnessUnavailable => "randomness_unavailable",
             Reason::SessionTooLarge => "session_too_large",
         }
@@ -241,7 +296,16 @@ impl Reason {
             Reason::TokenEndpointError => {
                 "the identity provider's token endpoint refused the exchange"
             }
-            Reason::TokenEndpointUnavailable => "the identity provider did not answer in time",
+            Reason::TokenEndpointTimeout | Reason::JwksTimeout => {
+                "the identity provider did not answer in time"
+            }
+            Reason::TokenEndpointUnavailable => {
+                "the identity provider is unreachable or overloaded; retry shortly"
+            }
+            Reason::EmailUnverified => {
+                "the identity provider has not verified this account's email"
+            }
+            Reason::RequestMalformed => "the request could not be read",
             Reason::TokenResponseInvalid | Reason::JwksUnavailable => {
                 "the identity provider returned an unusable response"
             }

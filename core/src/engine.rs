@@ -2,6 +2,7 @@
 //! callout replies into [`Decision`]s.
 
 use std::boxed::Box;
+use std::collections::BTreeSet;
 use std::format;
 use std::string::{String, ToString};
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use rand_core::{CryptoRng, RngCore};
 use subtle::ConstantTimeEq;
 
 use crate::config::{Config, ConfigError};
-use crate::decision::{CalloutResponse, Decision, Header, HeaderEdits, Reason};
+use crate::decision::{CalloutResponse, Decision, Header, HeaderEdits, Reason, MAX_CALLOUT_BODY};
 use crate::oidc::authorize::{authorization_url, AuthorizeParams};
 use crate::oidc::discovery::get_callout;
 use crate::oidc::jwks::parse_jwks;
@@ -32,6 +33,13 @@ use crate::time::UnixTime;
 
 /// Largest `name=value` we will set as one cookie (browsers keep at least 4096 bytes per cookie).
 pub const MAX_COOKIE_BYTES: usize = 4000;
+
+/// Most stale login-attempt cookies one response clears (each `Set-Cookie` is ~150 bytes, so the
+/// clearing stays under ~1.5 KB whatever a client sends).
+pub const MAX_CLEARED_PER_RESPONSE: usize = 8;
+
+/// Most login-attempt cookie names read from one request.
+const MAX_LOGIN_COOKIES_READ: usize = 64;
 
 /// Per-request flow state, handed to the adapter with a callout and back with its reply.
 #[derive(Debug)]
@@ -116,6 +124,9 @@ impl Engine {
         cache: &mut SessionCache,
     ) -> Decision {
         let cfg = &*self.config;
+        if req.malformed {
+            return self.error(req, 400, Reason::RequestMalformed);
+        }
         let path = req.path_only();
         if let Some(endpoint) = path
             .strip_prefix(cfg.prefix.as_str())
@@ -177,8 +188,22 @@ impl Engine {
                     provider: None,
                 };
                 let body = match response {
-                    CalloutResponse::Failed => return fail(504, Reason::TokenEndpointUnavailable),
-                    CalloutResponse::Received { status: 200, body } => body,
+                    // No reply, or the proxy's own gateway timeout: the IdP did not answer in time.
+                    CalloutResponse::Failed | CalloutResponse::Received { status: 504, .. } => {
+                        return fail(504, Reason::TokenEndpointTimeout)
+                    }
+                    // Refused connections reach us as the proxy's own 503; an overloaded IdP says 503.
+                    CalloutResponse::Received { status: 503, .. } => {
+                        return fail(503, Reason::TokenEndpointUnavailable)
+                    }
+                    CalloutResponse::Received { status: 200, body }
+                        if body.len() <= MAX_CALLOUT_BODY =>
+                    {
+                        body
+                    }
+                    CalloutResponse::Received { status: 200, .. } => {
+                        return fail(502, Reason::TokenResponseInvalid)
+                    }
                     CalloutResponse::Received { .. } => {
                         return fail(502, Reason::TokenEndpointError)
                     }
@@ -206,18 +231,26 @@ impl Engine {
                 // Whatever the result, the refetch time is recorded so an unknown kid cannot make us
                 // refetch more than once per interval.
                 let fetched = match response {
-                    CalloutResponse::Received { status: 200, body } => parse_jwks(body).ok(),
-                    _ => None,
+                    CalloutResponse::Failed | CalloutResponse::Received { status: 504, .. } => {
+                        Err((504, Reason::JwksTimeout))
+                    }
+                    CalloutResponse::Received { status: 200, body }
+                        if body.len() <= MAX_CALLOUT_BODY =>
+                    {
+                        parse_jwks(body).map_err(|_| (502, Reason::JwksUnavailable))
+                    }
+                    CalloutResponse::Received { .. } => Err((502, Reason::JwksUnavailable)),
                 };
-                let refetch_failed = fetched.is_none();
+                let refetch_failed = fetched.as_ref().err().copied();
                 let provider = Arc::new(Provider {
                     metadata: current.metadata.clone(),
-                    jwks: fetched.unwrap_or_else(|| current.jwks.clone()),
-                    jwks_fetched_at: now,
+                    jwks: fetched.unwrap_or_else(|_| current.jwks.clone()),
+                    jwks_fetched_at: current.jwks_fetched_at,
+                    jwks_refetched_at: Some(now),
                 });
-                let mut out = if refetch_failed {
+                let mut out = if let Some((status, reason)) = refetch_failed {
                     Outcome {
-                        decision: self.login_error(502, Reason::JwksUnavailable, browser, &cookie),
+                        decision: self.login_error(status, reason, browser, &cookie),
                         provider: None,
                     }
                 } else {
@@ -276,33 +309,44 @@ impl Engine {
             code_challenge: &challenge_s256(&verifier),
         });
         let cookie_name = self.login_cookie_name(&state);
-        let login = LoginState {
+        let mut login = LoginState {
             state: Secret(state),
             nonce: Secret(nonce),
             verifier: Secret(verifier),
-            return_to,
+            return_to: String::new(),
             redirect_uri,
             expires_at: now.plus(cfg.login_ttl).0,
         };
-        let Ok(sealed) = serde_json::to_vec(&login).map_err(|_| ()).and_then(|json| {
-            cfg.keys
-                .seal(Purpose::Login, &cookie_name, &json, rng)
-                .map_err(|_| ())
-        }) else {
-            return self.error(req, 500, Reason::RandomnessUnavailable);
-        };
-        // Cap pending login cookies: drop the oldest (sent first, RFC 6265 §5.4) to make room for this one.
-        let prefix = cfg.login_cookie_prefix();
-        let mut pending: Vec<&str> = Vec::new();
-        for (name, _) in req.cookies() {
-            if name.starts_with(prefix.as_str()) && !pending.contains(&name) {
-                pending.push(name);
+        // A deep link too long for the login cookie falls back to a shorter return target (its path,
+        // then `/`) rather than minting a cookie the browser would drop, which would fail the callback.
+        let mut sealed = None;
+        for target in return_targets(&return_to) {
+            login.return_to = String::from(target);
+            let Ok(json) = serde_json::to_vec(&login) else {
+                continue;
+            };
+            let Ok(value) = cfg
+                .keys
+                .seal(Purpose::Login, &cookie_name, &cfg.binding, &json, rng)
+            else {
+                return self.error(req, 500, Reason::RandomnessUnavailable);
+            };
+            if value.len() + cookie_name.len() < MAX_COOKIE_BYTES {
+                sealed = Some(value);
+                break;
             }
         }
+        let Some(sealed) = sealed else {
+            return self.error(req, 500, Reason::SessionTooLarge);
+        };
+        // Cap pending login cookies: drop the oldest (sent first, RFC 6265 §5.4) to make room for this
+        // one, clearing at most MAX_CLEARED_PER_RESPONSE per answer so the response stays small however
+        // many stale attempts a browser sends.
+        let pending = self.login_cookie_names(req);
         let excess = (pending.len() + 1).saturating_sub(cfg.max_pending_logins);
         let mut headers: Vec<Header> = pending
             .iter()
-            .take(excess)
+            .take(excess.min(MAX_CLEARED_PER_RESPONSE))
             .map(|n| ("set-cookie".into(), cfg.cookie_attributes.clear(n)))
             .collect();
         headers.push((
@@ -311,6 +355,23 @@ impl Engine {
                 .set(&cookie_name, &sealed, cfg.login_ttl),
         ));
         response::redirect(url, headers, Reason::LoginStarted)
+    }
+
+    /// The distinct login-attempt cookie names the browser sent, oldest first, at most
+    /// `MAX_LOGIN_COOKIES_READ` of them (linear: a set of seen names, not a scan per cookie).
+    fn login_cookie_names<'r>(&self, req: &Request<'r>) -> Vec<&'r str> {
+        let prefix = self.config.login_cookie_prefix();
+        let mut seen = BTreeSet::new();
+        let mut names = Vec::new();
+        for (name, _) in req.cookies() {
+            if name.starts_with(prefix.as_str()) && seen.insert(name) {
+                names.push(name);
+                if names.len() >= MAX_LOGIN_COOKIES_READ {
+                    break;
+                }
+            }
+        }
+        names
     }
 
     fn callback(&self, req: &Request<'_>, now: UnixTime) -> Decision {
@@ -353,7 +414,7 @@ impl Engine {
         };
         let login = cfg
             .keys
-            .open(Purpose::Login, &cookie, sealed)
+            .open(Purpose::Login, &cookie, &cfg.binding, sealed)
             .and_then(|json| serde_json::from_slice::<LoginState>(&json).ok())
             .filter(|l| now.0 < l.expires_at);
         let Some(login) = login else {
@@ -437,8 +498,10 @@ impl Engine {
                 };
             }
         };
-        let session = self.session_from(verified, &tokens, now);
-        let decision = match self.seal_session(&session, rng) {
+        let decision = match self
+            .session_from(verified, &tokens, now)
+            .and_then(|session| self.seal_session(&session, rng))
+        {
             Ok(value) => {
                 let mut headers: Vec<Header> = std::vec![
                     (
@@ -454,6 +517,7 @@ impl Engine {
                 if let Ok(hint) = cfg.keys.seal(
                     Purpose::IdTokenHint,
                     &hint_name,
+                    &cfg.binding,
                     tokens.id_token.0.as_bytes(),
                     rng,
                 ) {
@@ -470,6 +534,9 @@ impl Engine {
                     }
                 }
                 response::redirect(login.return_to, headers, Reason::LoginCompleted)
+            }
+            Err(Reason::EmailUnverified) => {
+                self.login_error(403, Reason::EmailUnverified, browser, &cookie)
             }
             Err(reason) => self.login_error(500, reason, browser, &cookie),
         };
@@ -490,7 +557,10 @@ impl Engine {
         let (hint_name, hint_path) = cfg.hint_cookie();
         let hint = req
             .cookie(&hint_name)
-            .and_then(|v| cfg.keys.open(Purpose::IdTokenHint, &hint_name, v))
+            .and_then(|v| {
+                cfg.keys
+                    .open(Purpose::IdTokenHint, &hint_name, &cfg.binding, v)
+            })
             .and_then(|b| String::from_utf8(b).ok());
         let target = query_param(req.query(), "rd")
             .ok()
@@ -507,13 +577,12 @@ impl Engine {
                 cfg.cookie_attributes.clear_at(&hint_name, &hint_path)
             ),
         ];
-        let prefix = cfg.login_cookie_prefix();
-        let mut seen: Vec<&str> = Vec::new();
-        for (name, _) in req.cookies() {
-            if name.starts_with(prefix.as_str()) && !seen.contains(&name) {
-                seen.push(name);
-                headers.push(("set-cookie".into(), cfg.cookie_attributes.clear(name)));
-            }
+        for name in self
+            .login_cookie_names(req)
+            .into_iter()
+            .take(MAX_CLEARED_PER_RESPONSE)
+        {
+            headers.push(("set-cookie".into(), cfg.cookie_attributes.clear(name)));
         }
         let end_session = self
             .provider
@@ -579,7 +648,11 @@ impl Engine {
             cache.remove(value);
             return None;
         }
-        let json = cfg.keys.open(Purpose::Session, &cfg.cookie_name, value)?;
+        // Our own binding first; other client ids only when configured (`cookie.accept_client_ids`).
+        let json = cfg.accepted_bindings.iter().find_map(|bind| {
+            cfg.keys
+                .open(Purpose::Session, &cfg.cookie_name, bind, value)
+        })?;
         let session: Session = serde_json::from_slice(&json).ok()?;
         if !session.is_valid_at(now, cfg.leeway) {
             return None;
@@ -592,7 +665,12 @@ impl Engine {
         Some(entry)
     }
 
-    fn session_from(&self, v: VerifiedIdToken, tokens: &TokenResponse, now: UnixTime) -> Session {
+    fn session_from(
+        &self,
+        v: VerifiedIdToken,
+        tokens: &TokenResponse,
+        now: UnixTime,
+    ) -> Result<Session, Reason> {
         let cfg = &*self.config;
         let claim = |name: &str| -> Option<String> {
             if name == "sub" {
@@ -604,26 +682,29 @@ impl Engine {
                 _ => None,
             }
         };
-        let groups = match v.claims.other.get(&cfg.claims.groups) {
-            Some(serde_json::Value::Array(a)) => a
-                .iter()
-                .filter_map(|g| g.as_str().map(String::from))
-                .collect(),
-            Some(serde_json::Value::String(s)) => std::vec![s.clone()],
-            _ => Vec::new(),
+        // OIDC Core §5.1: `email_verified` is a boolean. Only `true` counts (some IdPs send the string
+        // "true"; "false", absent or anything else does not).
+        let verified = match v.claims.other.get("email_verified") {
+            Some(serde_json::Value::Bool(b)) => *b,
+            Some(serde_json::Value::String(s)) => s == "true",
+            _ => false,
         };
-        Session {
-            user: claim(&cfg.claims.user).unwrap_or_else(|| v.subject.clone()),
+        let email_usable = verified || cfg.insecure_allow_unverified_email;
+        let email = claim(&cfg.claims.email).filter(|_| email_usable);
+        let user = if cfg.claims.user == cfg.claims.email && cfg.claims.user != "sub" {
+            // The user is named by their email: an unverified one is whatever they typed at the IdP.
+            email.clone().ok_or(Reason::EmailUnverified)?
+        } else {
+            claim(&cfg.claims.user).unwrap_or_else(|| v.subject.clone())
+        };
+        Ok(Session {
+            user,
             sub: v.subject.clone(),
-            email: claim(&cfg.claims.email),
-            email_verified: v
-                .claims
-                .other
-                .get("email_verified")
-                .and_then(serde_json::Value::as_bool),
+            email,
+            email_verified: Some(verified),
             name: claim(&cfg.claims.name),
             preferred_username: claim(&cfg.claims.preferred_username),
-            groups,
+            groups: groups_of(v.claims.other.get(&cfg.claims.groups)),
             issued_at: now.0,
             expires_at: now.plus(cfg.session_ttl).0,
             access_token: if cfg.pass_access_token || cfg.pass_authorization_header {
@@ -631,7 +712,7 @@ impl Engine {
             } else {
                 None
             },
-        }
+        })
     }
 
     /// Seals the session (without tokens it is small; only an enormous groups claim can overflow).
@@ -644,7 +725,7 @@ impl Engine {
         let json = serde_json::to_vec(session).map_err(|_| Reason::SessionTooLarge)?;
         let sealed = cfg
             .keys
-            .seal(Purpose::Session, &cfg.cookie_name, &json, rng)
+            .seal(Purpose::Session, &cfg.cookie_name, &cfg.binding, &json, rng)
             .map_err(|_| Reason::RandomnessUnavailable)?;
         if sealed.len() + cfg.cookie_name.len() < MAX_COOKIE_BYTES {
             Ok(sealed)
@@ -746,6 +827,29 @@ impl Engine {
             extra,
         )
     }
+}
+
+/// The groups claim as group names: an array of strings, or one string. A name holding a comma or a
+/// control character is dropped: upstreams split `X-Forwarded-Groups` on commas, so `"staff,admins"`
+/// must never become two groups.
+fn groups_of(claim: Option<&serde_json::Value>) -> Vec<String> {
+    let ok = |g: &&str| !g.is_empty() && !g.chars().any(|c| c == ',' || c.is_control());
+    match claim {
+        Some(serde_json::Value::Array(a)) => a
+            .iter()
+            .filter_map(serde_json::Value::as_str)
+            .filter(ok)
+            .map(String::from)
+            .collect(),
+        Some(serde_json::Value::String(s)) if ok(&s.as_str()) => std::vec![s.clone()],
+        _ => Vec::new(),
+    }
+}
+
+/// Return targets to try, longest first: the URL itself, its path without the query, then `/`.
+fn return_targets(full: &str) -> impl Iterator<Item = &str> {
+    let path = full.split(['?', '#']).next().unwrap_or("/");
+    [full, path, "/"].into_iter()
 }
 
 /// API clients get JSON errors; browsers get HTML.

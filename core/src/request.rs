@@ -4,8 +4,18 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
+/// One header as the host delivered it: name and value as bytes. Values need not be UTF-8 (Envoy passes
+/// Latin-1 bytes through); the core reads only the headers it needs and never rewrites the others.
+pub type RawHeader<'a> = (&'a [u8], &'a [u8]);
+
 /// A downstream request's headers, including the HTTP/2-style pseudo-headers `:method`, `:path`,
 /// `:authority` and `:scheme` (Envoy hands them over this way; host-shim builds them).
+///
+/// Bytes that are not UTF-8 are handled one documented way: in `:method`, `:path`, `:authority` or
+/// `Host` they make the request [`malformed`](Request::malformed) (the engine answers 400); in any other
+/// header the core reads (`cookie`, `accept`, `sec-fetch-mode`, `x-requested-with`, `x-forwarded-proto`)
+/// the value is treated as absent (for `cookie`, per cookie pair, so one foreign Latin-1 cookie does not
+/// hide the session); every other header passes upstream untouched, byte for byte.
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {
     /// `:method`.
@@ -17,33 +27,54 @@ pub struct Request<'a> {
     /// `x-forwarded-proto` if present (TLS-terminating load balancer), else `:scheme`, else `http`.
     pub scheme: &'a str,
     /// All headers, pseudo-headers included, as received.
-    pub headers: &'a [(String, String)],
+    pub headers: &'a [RawHeader<'a>],
+    /// A pseudo-header or `Host` was not UTF-8: the request cannot be interpreted (400).
+    pub malformed: bool,
 }
 
 impl<'a> Request<'a> {
     /// Reads the pseudo-headers out of a header list. Missing ones become empty strings (and then fail
     /// whatever check needs them).
     #[must_use]
-    pub fn from_headers(headers: &'a [(String, String)]) -> Self {
+    pub fn from_headers(headers: &'a [RawHeader<'a>]) -> Self {
         let mut req = Request {
             method: "",
             path: "",
             authority: "",
             scheme: "",
             headers,
+            malformed: false,
         };
         let mut forwarded_proto = "";
-        for (name, value) in headers {
-            match name.as_str() {
-                ":method" => req.method = value,
-                ":path" => req.path = value,
-                ":authority" => req.authority = value,
-                ":scheme" => req.scheme = value,
-                n if n.eq_ignore_ascii_case("host") && req.authority.is_empty() => {
-                    req.authority = value
+        let mut host = None;
+        for &(name, value) in headers {
+            let slot = match name {
+                b":method" => &mut req.method,
+                b":path" => &mut req.path,
+                b":authority" => &mut req.authority,
+                b":scheme" => &mut req.scheme,
+                n if n.eq_ignore_ascii_case(b"host") => {
+                    if host.is_none() {
+                        host = Some(value);
+                    }
+                    continue;
                 }
-                n if n.eq_ignore_ascii_case("x-forwarded-proto") => forwarded_proto = value,
-                _ => {}
+                n if n.eq_ignore_ascii_case(b"x-forwarded-proto") => {
+                    forwarded_proto = core::str::from_utf8(value).unwrap_or("");
+                    continue;
+                }
+                _ => continue,
+            };
+            match core::str::from_utf8(value) {
+                Ok(v) => *slot = v,
+                Err(_) => req.malformed = true,
+            }
+        }
+        if let Some(h) = host {
+            match core::str::from_utf8(h) {
+                Ok(h) if req.authority.is_empty() => req.authority = h,
+                Ok(_) => {}
+                Err(_) => req.malformed = true,
             }
         }
         // The redirect URI is derived from this, so only the two schemes we can produce are accepted.
@@ -57,13 +88,13 @@ impl<'a> Request<'a> {
         req
     }
 
-    /// The first value of a header (case-insensitive name).
+    /// The first value of a header (case-insensitive name); `None` when absent or not UTF-8.
     #[must_use]
     pub fn header(&self, name: &str) -> Option<&'a str> {
         self.headers
             .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .and_then(|(_, v)| core::str::from_utf8(v).ok())
     }
 
     /// The path without query.
@@ -78,11 +109,12 @@ impl<'a> Request<'a> {
         split_query(self.path).1
     }
 
-    /// Every cookie in every `Cookie` header, in the order sent (RFC 6265 §5.4: oldest first).
+    /// Every cookie in every `Cookie` header, in the order sent (RFC 6265 §5.4: oldest first). Pairs
+    /// that are not UTF-8 are skipped.
     pub fn cookies(&self) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
         self.headers
             .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case("cookie"))
+            .filter(|(n, _)| n.eq_ignore_ascii_case(b"cookie"))
             .flat_map(|(_, v)| parse_cookie_header(v))
     }
 
@@ -91,6 +123,78 @@ impl<'a> Request<'a> {
     pub fn cookie(&self, name: &str) -> Option<&'a str> {
         self.cookies().find(|(n, _)| *n == name).map(|(_, v)| v)
     }
+}
+
+/// Borrows string header pairs as [`RawHeader`]s (for hosts and tests that hold `String`s).
+#[must_use]
+pub fn raw_headers(headers: &[(String, String)]) -> Vec<RawHeader<'_>> {
+    headers
+        .iter()
+        .map(|(n, v)| (n.as_bytes(), v.as_bytes()))
+        .collect()
+}
+
+/// Parses proxy-wasm's serialized header map (`proxy_get_header_map_pairs`): a little-endian `u32`
+/// count, then a `u32` name length and `u32` value length per pair, then each name and value followed
+/// by a NUL. Borrows from `buf`; `None` if the buffer is not exactly that shape (never panics, never
+/// reads out of bounds, never allocates more than the buffer can describe).
+#[must_use]
+pub fn parse_header_map(buf: &[u8]) -> Option<Vec<RawHeader<'_>>> {
+    if buf.is_empty() {
+        return Some(Vec::new());
+    }
+    let read_u32 = |at: usize| -> Option<usize> {
+        let b = buf.get(at..at.checked_add(4)?)?;
+        usize::try_from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])).ok()
+    };
+    let count = read_u32(0)?;
+    // Each pair needs 8 bytes of sizes and 2 NULs: a count the buffer cannot hold is refused up front.
+    if count > buf.len() / 10 {
+        return None;
+    }
+    let mut data = 4 + count * 8;
+    let mut out = Vec::with_capacity(count);
+    for i in 0..count {
+        let name_len = read_u32(4 + i * 8)?;
+        let value_len = read_u32(8 + i * 8)?;
+        let name_end = data.checked_add(name_len)?;
+        let name = buf.get(data..name_end)?;
+        if buf.get(name_end) != Some(&0) {
+            return None;
+        }
+        let value_start = name_end + 1;
+        let value_end = value_start.checked_add(value_len)?;
+        let value = buf.get(value_start..value_end)?;
+        if buf.get(value_end) != Some(&0) {
+            return None;
+        }
+        data = value_end + 1;
+        out.push((name, value));
+    }
+    (data == buf.len()).then_some(out)
+}
+
+/// The inverse of [`parse_header_map`] (proxy-wasm's `set_header_map_pairs` format), for hosts and tests.
+#[must_use]
+pub fn serialize_header_map(pairs: &[RawHeader<'_>]) -> Vec<u8> {
+    let size = 4 + pairs
+        .iter()
+        .map(|(n, v)| 10 + n.len() + v.len())
+        .sum::<usize>();
+    let mut out = Vec::with_capacity(size);
+    let len32 = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
+    out.extend_from_slice(&len32(pairs.len()));
+    for (n, v) in pairs {
+        out.extend_from_slice(&len32(n.len()));
+        out.extend_from_slice(&len32(v.len()));
+    }
+    for (n, v) in pairs {
+        out.extend_from_slice(n);
+        out.push(0);
+        out.extend_from_slice(v);
+        out.push(0);
+    }
+    out
 }
 
 /// Splits `path?query#fragment` into path and query (fragment dropped).
@@ -103,12 +207,16 @@ pub fn split_query(path: &str) -> (&str, &str) {
     }
 }
 
-/// Parses one `Cookie` header value: `a=b; c=d`. Pairs without `=` are skipped.
-pub fn parse_cookie_header(value: &str) -> impl Iterator<Item = (&str, &str)> {
-    value.split(';').filter_map(|pair| {
-        let (n, v) = pair.split_once('=')?;
-        let n = n.trim();
-        let v = v.trim().trim_matches('"');
+/// Parses one `Cookie` header value: `a=b; c=d`. Pairs without `=`, with an empty name, or that are not
+/// UTF-8 are skipped.
+pub fn parse_cookie_header(value: &[u8]) -> impl Iterator<Item = (&str, &str)> {
+    value.split(|&b| b == b';').filter_map(|pair| {
+        let eq = pair.iter().position(|&b| b == b'=')?;
+        let n = core::str::from_utf8(&pair[..eq]).ok()?.trim();
+        let v = core::str::from_utf8(&pair[eq + 1..])
+            .ok()?
+            .trim()
+            .trim_matches('"');
         if n.is_empty() {
             None
         } else {
@@ -216,9 +324,11 @@ pub fn encode_pairs(pairs: &[(&str, &str)]) -> String {
     out
 }
 
-/// An absolute `http(s)` URL split into its parts, parsed strictly: no userinfo, no backslash, no
-/// whitespace or control characters, a host of `[a-z0-9.-]` (or a bracketed IPv6 literal) and an
-/// optional numeric port.
+/// An absolute `http(s)` URL split into its parts, parsed twice: strictly by hand (no userinfo, no
+/// backslash, no whitespace or control characters, a host of `[a-z0-9.-]` or a bracketed IPv6 literal, an
+/// optional numeric port) and by the `url` crate (WHATWG, the way a browser reads a `Location`), and
+/// accepted only when both agree on scheme, host and port. A string two parsers read differently is
+/// exactly what open-redirect and SSRF tricks are made of.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AbsoluteUrl<'a> {
     /// `http` or `https` (lowercased by the caller's comparison).
@@ -227,6 +337,8 @@ pub struct AbsoluteUrl<'a> {
     pub authority: &'a str,
     /// The host, without port.
     pub host: &'a str,
+    /// The explicit port, `None` when absent or the scheme's default (WHATWG drops a default port).
+    pub port: Option<u16>,
     /// Path and query; `/` when empty.
     pub path_and_query: &'a str,
 }
@@ -286,10 +398,31 @@ impl<'a> AbsoluteUrl<'a> {
         } else {
             tail
         };
+        // The WHATWG reading must agree with ours.
+        let whatwg = url::Url::parse(url).ok()?;
+        let same_host = match whatwg.host()? {
+            url::Host::Domain(d) => d.eq_ignore_ascii_case(host),
+            url::Host::Ipv4(ip) => {
+                // WHATWG reads `0x7f.1` or `2130706433` as an IPv4 address; we only accept the dotted
+                // quad written the same way.
+                let mut buf = String::new();
+                let _ = core::fmt::Write::write_fmt(&mut buf, format_args!("{ip}"));
+                buf == host
+            }
+            url::Host::Ipv6(_) => host.starts_with('['),
+        };
+        if !same_host
+            || !whatwg.scheme().eq_ignore_ascii_case(scheme)
+            || whatwg.username() != ""
+            || whatwg.password().is_some()
+        {
+            return None;
+        }
         Some(AbsoluteUrl {
             scheme,
             authority,
             host,
+            port: whatwg.port(),
             path_and_query,
         })
     }
@@ -312,11 +445,79 @@ mod tests {
             ("cookie".to_string(), "a=1; b=2".to_string()),
             ("Cookie".to_string(), "c=\"3\"".to_string()),
         ];
-        let r = Request::from_headers(&h);
+        let raw = raw_headers(&h);
+        let r = Request::from_headers(&raw);
         let all: Vec<_> = r.cookies().collect();
         assert_eq!(all, vec![("a", "1"), ("b", "2"), ("c", "3")]);
         assert_eq!(r.path_only(), "/x");
         assert_eq!(r.query(), "a=1");
+    }
+
+    #[test]
+    fn non_utf8_bytes_are_absent_or_malformed_never_a_panic() {
+        let h: Vec<RawHeader<'_>> = vec![
+            (&b":method"[..], &b"GET"[..]),
+            (&b":path"[..], &b"/x"[..]),
+            (&b":authority"[..], &b"app"[..]),
+            (&b"user-agent"[..], &b"caf\xe9"[..]),
+            (&b"accept"[..], &b"text/\xff"[..]),
+            (&b"cookie"[..], &b"a=caf\xe9; _pc=ok; \xff=1; b=2"[..]),
+            (&b"x-forwarded-proto"[..], &b"\xffhttps"[..]),
+        ];
+        let r = Request::from_headers(&h);
+        assert!(!r.malformed);
+        assert_eq!(
+            r.header("accept"),
+            None,
+            "a non-UTF-8 value reads as absent"
+        );
+        assert_eq!(r.scheme, "http");
+        let all: Vec<_> = r.cookies().collect();
+        assert_eq!(all, vec![("_pc", "ok"), ("b", "2")]);
+        for bad in [
+            (&b":path"[..], &b"/caf\xe9"[..]),
+            (&b":method"[..], &b"G\xffT"[..]),
+            (&b":authority"[..], &b"\xff"[..]),
+            (&b"Host"[..], &b"h\xe9"[..]),
+        ] {
+            let h: Vec<RawHeader<'_>> = vec![
+                (&b":method"[..], &b"GET"[..]),
+                (&b":path"[..], &b"/"[..]),
+                bad,
+            ];
+            assert!(Request::from_headers(&h).malformed, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn header_maps_round_trip_and_hostile_buffers_are_refused() {
+        let pairs: Vec<RawHeader<'_>> = vec![
+            (&b":path"[..], &b"/"[..]),
+            (&b"x"[..], &b"caf\xe9\x00y"[..]),
+            (&b""[..], &b""[..]),
+        ];
+        let buf = serialize_header_map(&pairs);
+        assert_eq!(parse_header_map(&buf), Some(pairs.clone()));
+        assert_eq!(parse_header_map(&[]), Some(vec![]));
+        // Every truncation, and one extra byte, is refused.
+        for cut in 1..buf.len() {
+            assert_eq!(parse_header_map(&buf[..cut]), None, "cut at {cut}");
+        }
+        let mut long = buf.clone();
+        long.push(0);
+        assert_eq!(parse_header_map(&long), None);
+        // A count or a length the buffer cannot hold, and a missing NUL.
+        assert_eq!(
+            parse_header_map(&[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]),
+            None
+        );
+        let mut lie = buf.clone();
+        lie[4] = 0xff;
+        assert_eq!(parse_header_map(&lie), None);
+        let mut nul = buf;
+        let at = 4 + 3 * 8 + 5;
+        nul[at] = b'!';
+        assert_eq!(parse_header_map(&nul), None);
     }
 
     #[test]
@@ -342,9 +543,9 @@ mod tests {
             (":scheme".to_string(), "http".to_string()),
             ("x-forwarded-proto".to_string(), "https".to_string()),
         ];
-        assert_eq!(Request::from_headers(&h).scheme, "https");
+        assert_eq!(Request::from_headers(&raw_headers(&h)).scheme, "https");
         let h = vec![(":scheme".to_string(), "javascript".to_string())];
-        assert_eq!(Request::from_headers(&h).scheme, "http");
+        assert_eq!(Request::from_headers(&raw_headers(&h)).scheme, "http");
     }
 
     #[test]

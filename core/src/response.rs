@@ -68,7 +68,10 @@ pub fn error(
     retry_url: &str,
     mut extra: Vec<Header>,
 ) -> Decision {
-    if reason == Reason::ProviderNotReady {
+    if matches!(
+        reason,
+        Reason::ProviderNotReady | Reason::TokenEndpointUnavailable
+    ) {
         extra.push(h("retry-after", "2"));
     }
     if browser {

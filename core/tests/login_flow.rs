@@ -50,7 +50,12 @@ fn unauthenticated_navigation_redirects_to_idp() {
         .engine
         .config()
         .keys
-        .open(Purpose::Login, &names[0], sealed)
+        .open(
+            Purpose::Login,
+            &names[0],
+            &h.engine.config().binding,
+            sealed,
+        )
         .unwrap();
     let login: LoginState = serde_json::from_slice(&json).unwrap();
     assert_eq!(login.state.0, q["state"]);
@@ -103,7 +108,7 @@ fn login_completes_restores_the_original_url_and_forwards_identity() {
         ),
     ];
     let d = h.engine.handle_request(
-        &Request::from_headers(&sent),
+        &Request::from_headers(&portcullis_core::request::raw_headers(&sent)),
         h.now,
         &mut h.rng,
         &mut h.cache,
@@ -159,7 +164,7 @@ fn access_token_is_forwarded_only_when_enabled() {
         ),
     ];
     let d = h.engine.handle_request(
-        &Request::from_headers(&sent),
+        &Request::from_headers(&portcullis_core::request::raw_headers(&sent)),
         h.now,
         &mut h.rng,
         &mut h.cache,
@@ -201,7 +206,7 @@ fn identity_headers_spoofed_by_the_client_are_removed_in_every_spelling() {
         sent.push((n.into(), "admin".into()));
     }
     let d = h.engine.handle_request(
-        &Request::from_headers(&sent),
+        &Request::from_headers(&portcullis_core::request::raw_headers(&sent)),
         h.now,
         &mut h.rng,
         &mut h.cache,
@@ -222,7 +227,7 @@ fn identity_headers_spoofed_by_the_client_are_removed_in_every_spelling() {
     let mut public = sent.clone();
     public[1].1 = "/public/a.css".into();
     let d = h.engine.handle_request(
-        &Request::from_headers(&public),
+        &Request::from_headers(&portcullis_core::request::raw_headers(&public)),
         h.now,
         &mut h.rng,
         &mut h.cache,
@@ -466,7 +471,44 @@ fn token_endpoint_failures_end_in_clear_errors() {
             502,
             "token_response_invalid",
         ),
-        ((None, true), 504, "token_endpoint_unavailable"),
+        ((None, true), 504, "token_endpoint_timeout"),
+        (
+            (Some((504, b"upstream request timeout".to_vec())), false),
+            504,
+            "token_endpoint_timeout",
+        ),
+        (
+            (
+                Some((
+                    503,
+                    b"upstream connect error or disconnect/reset before headers".to_vec(),
+                )),
+                false,
+            ),
+            503,
+            "token_endpoint_unavailable",
+        ),
+        (
+            (Some((200, b"{\"id_token\":\"".to_vec())), false),
+            502,
+            "token_response_invalid",
+        ),
+        (
+            (Some((200, b"[]".to_vec())), false),
+            502,
+            "token_response_invalid",
+        ),
+        (
+            (
+                Some((
+                    200,
+                    vec![b' '; portcullis_core::decision::MAX_CALLOUT_BODY + 1],
+                )),
+                false,
+            ),
+            502,
+            "token_response_invalid",
+        ),
     ] {
         let mut h = Harness::new();
         let mut b = Browser::default();
@@ -653,7 +695,7 @@ fn failing_randomness_mints_nothing() {
         (":path".to_string(), "/".to_string()),
     ];
     let d = h.engine.handle_request(
-        &Request::from_headers(&sent),
+        &Request::from_headers(&portcullis_core::request::raw_headers(&sent)),
         h.now,
         &mut Broken,
         &mut SessionCache::new(1),

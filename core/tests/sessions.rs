@@ -28,7 +28,12 @@ fn session_carries_the_configured_claims_and_expiry() {
         .engine
         .config()
         .keys
-        .open(Purpose::Session, "_pc", b.get("_pc").unwrap())
+        .open(
+            Purpose::Session,
+            "_pc",
+            &h.engine.config().binding,
+            b.get("_pc").unwrap(),
+        )
         .unwrap();
     let s: Session = serde_json::from_slice(&json).unwrap();
     assert_eq!((s.user.as_str(), s.sub.as_str()), ("alice", "alice"));
@@ -43,7 +48,12 @@ fn session_carries_the_configured_claims_and_expiry() {
         .engine
         .config()
         .keys
-        .open(Purpose::IdTokenHint, "_pc_hint", b.get("_pc_hint").unwrap())
+        .open(
+            Purpose::IdTokenHint,
+            "_pc_hint",
+            &h.engine.config().binding,
+            b.get("_pc_hint").unwrap(),
+        )
         .unwrap();
     assert_eq!(String::from_utf8(hint).unwrap().split('.').count(), 3);
     assert!(
@@ -121,9 +131,12 @@ fn expired_sessions_are_not_accepted_even_from_the_cache() {
             format!("_pc={}", b.get("_pc").unwrap()),
         ),
     ];
-    let d = h
-        .engine
-        .handle_request(&Request::from_headers(&sent), h.now, &mut h.rng, &mut fresh);
+    let d = h.engine.handle_request(
+        &Request::from_headers(&portcullis_core::request::raw_headers(&sent)),
+        h.now,
+        &mut h.rng,
+        &mut fresh,
+    );
     assert_eq!(reason_code(&d), "login_started");
 }
 
@@ -142,7 +155,7 @@ fn every_worker_and_replica_with_the_key_ring_opens_the_cookie() {
         ),
     ];
     let d = other.handle_request(
-        &Request::from_headers(&sent),
+        &Request::from_headers(&portcullis_core::request::raw_headers(&sent)),
         h.now,
         &mut h.rng,
         &mut SessionCache::new(8),
@@ -287,7 +300,12 @@ fn an_oversized_id_token_drops_the_sign_out_hint_rather_than_fail() {
         .engine
         .config()
         .keys
-        .open(Purpose::Session, "_pc", b.get("_pc").unwrap())
+        .open(
+            Purpose::Session,
+            "_pc",
+            &h.engine.config().binding,
+            b.get("_pc").unwrap(),
+        )
         .unwrap();
     let s: Session = serde_json::from_slice(&json).unwrap();
     assert_eq!(s.groups.len(), 120);

@@ -1,75 +1,82 @@
-//! Host calls that never panic: the SDK's trait helpers `unwrap()` every host status, and a panic kills
-//! this worker's VM. Here every failure is returned or logged.
+//! Host calls in the shapes the adapter needs, over [`crate::abi`]: every failure is returned or
+//! logged, never a panic.
 
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
+use portcullis_core::request::serialize_header_map;
 use portcullis_core::{Header, HeaderEdits, UnixTime};
-use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, LogLevel, MapType, MetricType, Status};
+
+use crate::abi;
 
 /// Logs at `level`; a failing log call is ignored (there is nowhere else to report it).
 pub fn log(level: LogLevel, msg: &str) {
-    let _ = hostcalls::log(level, msg);
+    let _ = abi::log(level, msg);
 }
 
 /// The host clock in whole seconds.
 pub fn now() -> Result<UnixTime, Status> {
-    let t = hostcalls::get_current_time()?;
-    Ok(UnixTime(
-        t.duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
-    ))
+    abi::current_time_nanos().map(|ns| UnixTime(ns / 1_000_000_000))
 }
 
-/// Applies header edits to a header map (remove, then set, then add).
+/// Applies header edits to a header map, with the core's semantics ([`HeaderEdits::apply_raw`]):
+/// remove, then set (replace), then the identity headers, then add (append).
 pub fn apply_edits(map: MapType, edits: &HeaderEdits) -> Result<(), Status> {
     for name in &edits.remove {
-        hostcalls::set_map_value(map, name, None)?;
+        abi::remove_header(map, name)?;
     }
     for (name, value) in &edits.set {
-        hostcalls::set_map_value(map, name, Some(value))?;
+        abi::replace_header(map, name, value)?;
     }
     // The core guarantees these names are absent after `remove`, so appending is a replace that skips
     // Envoy's lookup.
     for (name, value) in edits.identity.iter().flat_map(|i| i.iter()) {
-        hostcalls::add_map_value(map, name, value)?;
+        abi::add_header(map, name, value.as_bytes())?;
     }
     for (name, value) in &edits.add {
-        hostcalls::add_map_value(map, name, value)?;
+        abi::add_header(map, name, value.as_bytes())?;
     }
     Ok(())
 }
 
 /// Sends a local response.
 pub fn send_response(status: u16, headers: &[Header], body: &[u8]) -> Result<(), Status> {
-    let h: Vec<(&str, &str)> = headers
+    let pairs: Vec<(&[u8], &[u8])> = headers
         .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .map(|(n, v)| (n.as_bytes(), v.as_bytes()))
         .collect();
-    hostcalls::send_http_response(u32::from(status), h, Some(body))
+    abi::send_local_response(u32::from(status), &serialize_header_map(&pairs), body)
 }
 
-/// The request headers, pseudo-headers included.
-pub fn request_headers() -> Result<Vec<(String, String)>, Status> {
-    hostcalls::get_map(MapType::HttpRequestHeaders)
+/// The request headers, pseudo-headers included, in proxy-wasm's serialized form.
+pub fn request_headers() -> Result<Vec<u8>, Status> {
+    abi::header_map_bytes(MapType::HttpRequestHeaders)
 }
 
-/// The `:status` and body of a callout reply (body capped at `max`).
+/// The `:status` of the callout reply (0 if absent or unreadable) and at most `max` bytes of its body.
 pub fn callout_reply(body_size: usize, max: usize) -> Result<(u16, Vec<u8>), Status> {
-    let status = hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")?
-        .and_then(|s| s.parse::<u16>().ok())
+    let status = abi::header_value(MapType::HttpCallResponseHeaders, ":status")?
+        .and_then(|s| std::str::from_utf8(&s).ok()?.parse::<u16>().ok())
         .unwrap_or(0);
     let body = if body_size == 0 {
         Vec::new()
     } else {
-        hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size.min(max))?
-            .unwrap_or_default()
+        abi::buffer(BufferType::HttpCallResponseBody, body_size.min(max))?
     };
     Ok((status, body))
 }
 
+/// The plugin configuration (at most `max` bytes).
+pub fn plugin_configuration(max: usize) -> Result<Vec<u8>, Status> {
+    abi::buffer(BufferType::PluginConfiguration, max)
+}
+
 /// Sends a callout to `cluster`, returning the token id.
+///
+/// The one SDK host call left: the SDK's dispatcher must record the token to route the reply to this
+/// context, and only its `dispatch_http_call` does that. Its panic arm is unreachable with Envoy, whose
+/// `proxy_http_call` returns only `Ok`, `BadArgument` (unknown cluster, bad headers) and
+/// `InternalFailure`, all three handled; the header values are strings we built.
 pub fn dispatch(c: &portcullis_core::Callout) -> Result<u32, Status> {
     let mut headers: Vec<(&str, &str)> = vec![
         (":method", c.method),
@@ -77,12 +84,8 @@ pub fn dispatch(c: &portcullis_core::Callout) -> Result<u32, Status> {
         (":authority", c.authority.as_str()),
     ];
     headers.extend(c.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
-    let body = if c.body.is_empty() {
-        None
-    } else {
-        Some(c.body.as_slice())
-    };
-    hostcalls::dispatch_http_call(
+    let body = (!c.body.is_empty()).then_some(c.body.as_slice());
+    proxy_wasm::hostcalls::dispatch_http_call(
         &c.cluster,
         headers,
         body,
@@ -93,15 +96,21 @@ pub fn dispatch(c: &portcullis_core::Callout) -> Result<u32, Status> {
 
 /// A counter, defined on first use (ids are per VM).
 pub fn define_counter(name: &str) -> Option<u32> {
-    hostcalls::define_metric(MetricType::Counter, name).ok()
+    abi::define_metric(MetricType::Counter, name).ok()
 }
 
 /// Adds `n` to a counter.
 pub fn add(id: u32, n: u64) {
-    let _ = hostcalls::increment_metric(id, i64::try_from(n).unwrap_or(i64::MAX));
+    let _ = abi::increment_metric(id, i64::try_from(n).unwrap_or(i64::MAX));
 }
 
 /// Resumes a paused request.
 pub fn resume() -> Result<(), Status> {
-    hostcalls::resume_http_request()
+    abi::resume_request()
+}
+
+/// Sets the root context's tick period.
+pub fn set_tick_period(period: Duration) {
+    let ms = u32::try_from(period.as_millis()).unwrap_or(u32::MAX);
+    let _ = abi::set_tick_period_ms(ms);
 }

@@ -2,6 +2,7 @@
 
 use std::rc::Rc;
 
+use portcullis_core::request::parse_header_map;
 use portcullis_core::{Decision, Engine, HeaderEdits, Pending, Reason, Request};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, LogLevel, MapType, Status};
@@ -152,9 +153,12 @@ impl HttpContext for Http {
             );
             return Action::Pause;
         };
-        let headers = match host::request_headers() {
-            Ok(h) => h,
+        let buf = match host::request_headers() {
+            Ok(b) => b,
             Err(s) => return self.fail(500, "cannot read request headers", s),
+        };
+        let Some(headers) = parse_header_map(&buf) else {
+            return self.fail(500, "cannot parse request headers", Status::ParseFailure);
         };
         let now = match self.vm.now() {
             Ok(t) => t,

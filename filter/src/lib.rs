@@ -1,9 +1,11 @@
 //! Portcullis as a proxy-wasm filter: a thin adapter that feeds Envoy's callbacks into
 //! `portcullis_core::Engine` and carries out its decisions. All policy lives in the core.
-#![forbid(unsafe_code)]
+// `unsafe` only in `abi` (the raw host calls; see its module doc).
+#![deny(unsafe_code)]
 // `proxy_wasm::main!` expands to an undocumented exported function.
 #![allow(missing_docs)]
 
+mod abi;
 mod callout;
 mod host;
 mod http;

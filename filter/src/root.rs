@@ -20,6 +20,8 @@ use portcullis_core::CalloutReply;
 
 const TICK_UNTIL_READY: Duration = Duration::from_millis(200);
 const TICK_READY: Duration = Duration::from_secs(1);
+/// Largest plugin configuration read (a real one is a few KB).
+const MAX_CONFIG_BYTES: usize = 1 << 20;
 
 /// State shared by the root and every HTTP context of this VM (VMs share no memory).
 pub struct Vm {
@@ -166,14 +168,7 @@ impl Context for Root {
 
 impl RootContext for Root {
     fn on_configure(&mut self, _size: usize) -> bool {
-        let bytes = proxy_wasm::hostcalls::get_buffer(
-            proxy_wasm::types::BufferType::PluginConfiguration,
-            0,
-            usize::MAX,
-        )
-        .ok()
-        .flatten()
-        .unwrap_or_default();
+        let bytes = host::plugin_configuration(MAX_CONFIG_BYTES).unwrap_or_default();
         match Engine::from_json(&bytes) {
             Ok(engine) => {
                 if let Ok(mut c) = self.vm.cache.try_borrow_mut() {
@@ -185,7 +180,7 @@ impl RootContext for Root {
                 self.refresher = Refresher::new();
                 self.in_flight.clear();
                 self.ready_tick = false;
-                let _ = proxy_wasm::hostcalls::set_tick_period(TICK_UNTIL_READY);
+                host::set_tick_period(TICK_UNTIL_READY);
                 true
             }
             Err(e) => {
@@ -207,7 +202,7 @@ impl RootContext for Root {
         };
         if self.refresher.is_ready() && !self.ready_tick {
             self.ready_tick = true;
-            let _ = proxy_wasm::hostcalls::set_tick_period(TICK_READY);
+            host::set_tick_period(TICK_READY);
         }
         if let Some((callout, pending)) = self.refresher.handle_timeout(engine.config(), now) {
             self.send(callout, pending);

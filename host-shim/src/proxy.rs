@@ -37,7 +37,8 @@ pub fn handle(shared: &Shared, mut req: tiny_http::Request) {
     }
     let engine = shared.engine();
     let now = callout::now();
-    let request = Request::from_headers(&headers);
+    let raw = portcullis_core::request::raw_headers(&headers);
+    let request = Request::from_headers(&raw);
     let mut decision = {
         let mut cache = match shared.cache.lock() {
             Ok(c) => c,
@@ -138,22 +139,17 @@ fn forward(
         }
     };
     let status = resp.status();
-    let mut out_headers: Vec<(String, String)> = Vec::new();
+    let mut upstream_headers: Vec<(String, String)> = Vec::new();
     for name in resp.headers_names() {
-        if HOP_BY_HOP.contains(&name.as_str())
-            || response
-                .remove
-                .iter()
-                .any(|r| r.eq_ignore_ascii_case(&name))
-        {
+        if HOP_BY_HOP.contains(&name.as_str()) {
             continue;
         }
         for v in resp.all(&name) {
-            out_headers.push((name.clone(), v.to_string()));
+            upstream_headers.push((name.clone(), v.to_string()));
         }
     }
-    out_headers.extend(response.sets().cloned());
-    out_headers.extend(response.add.iter().cloned());
+    // The same edit semantics as the Envoy filter: the core's one `apply`.
+    let out_headers = response.apply(&upstream_headers);
     let mut data = Vec::new();
     let _ = resp
         .into_reader()

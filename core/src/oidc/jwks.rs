@@ -66,7 +66,9 @@ pub struct Jwks {
 
 #[derive(Deserialize)]
 struct RawSet {
-    keys: Vec<RawKey>,
+    // Each key is read on its own, so one odd key (a field of another type, an unknown `kty`) is skipped
+    // instead of spoiling the whole set.
+    keys: Vec<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -90,11 +92,17 @@ struct RawKey {
     y: Option<String>,
 }
 
+/// Most keys a set may hold (usable or not). IdPs publish a handful; a set of thousands is a fault or an
+/// attack, and is refused whole (the keys already loaded are kept).
+pub const MAX_KEYS: usize = 100;
+
 /// Why a key set was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JwksError {
     /// Not a JSON key set.
     Malformed,
+    /// More than [`MAX_KEYS`] keys.
+    TooManyKeys,
     /// It holds no signature key we can use.
     NoUsableKeys,
 }
@@ -107,8 +115,14 @@ fn b64(s: Option<&String>) -> Option<Vec<u8>> {
 /// and key types we do not support are skipped; `x5c`/`x5u` are ignored.
 pub fn parse_jwks(body: &[u8]) -> Result<Jwks, JwksError> {
     let raw: RawSet = serde_json::from_slice(body).map_err(|_| JwksError::Malformed)?;
+    if raw.keys.len() > MAX_KEYS {
+        return Err(JwksError::TooManyKeys);
+    }
     let mut keys = Vec::new();
     for k in raw.keys {
+        let Ok(k) = RawKey::deserialize(k) else {
+            continue;
+        };
         if k.use_.as_deref().is_some_and(|u| u != "sig") {
             continue;
         }

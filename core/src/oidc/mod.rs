@@ -25,6 +25,8 @@ pub enum IdTokenError {
     UnknownKey,
     /// The key with that `kid` cannot verify this `alg` (e.g. an RSA key named by an ES256 token).
     KeyMismatch,
+    /// No `kid`, and more than one key in the set fits the token's algorithm (OIDC Core §10.1).
+    AmbiguousKey,
     /// The signature does not verify.
     BadSignature,
     /// `iss` is not exactly the configured issuer.
@@ -56,6 +58,7 @@ impl IdTokenError {
             IdTokenError::AlgorithmNotAllowed => "id_token_alg_not_allowed",
             IdTokenError::UnknownKey => "id_token_unknown_kid",
             IdTokenError::KeyMismatch => "id_token_key_mismatch",
+            IdTokenError::AmbiguousKey => "id_token_ambiguous_key",
             IdTokenError::BadSignature => "id_token_bad_signature",
             IdTokenError::WrongIssuer => "id_token_wrong_issuer",
             IdTokenError::WrongAudience => "id_token_wrong_audience",

@@ -9,11 +9,11 @@ use std::format;
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::decision::{Callout, CalloutResponse};
+use crate::decision::{Callout, CalloutResponse, MAX_CALLOUT_BODY};
 use crate::oidc::discovery::{
     discovery_request, get_callout, parse_discovery, DiscoveryError, ProviderMetadata,
 };
-use crate::oidc::jwks::{parse_jwks, Jwks, JwksError};
+use crate::oidc::jwks::{parse_jwks, Jwks, JwksError, MAX_KEYS};
 use crate::time::UnixTime;
 
 /// What the engine knows about the IdP.
@@ -23,15 +23,22 @@ pub struct Provider {
     pub metadata: ProviderMetadata,
     /// Signing keys.
     pub jwks: Jwks,
-    /// When the JWKS was last fetched (for the unknown-`kid` refetch limit).
+    /// When the scheduled refresh last fetched the JWKS.
     pub jwks_fetched_at: UnixTime,
+    /// When an unknown `kid` last made this VM refetch the JWKS on demand, if it has since the last
+    /// scheduled load.
+    pub jwks_refetched_at: Option<UnixTime>,
 }
 
 impl Provider {
-    /// Whether an unknown `kid` may trigger a JWKS refetch now.
+    /// Whether an unknown `kid` may trigger a JWKS refetch now. Only on-demand refetches count against
+    /// `min_interval`: the first unknown `kid` after a scheduled load (an IdP that has just rotated its
+    /// keys) is refetched at once, so rotation costs no failed login; a flood of unknown kids costs at
+    /// most one fetch per `min_interval` per VM.
     #[must_use]
     pub fn may_refetch_jwks(&self, now: UnixTime, min_interval: u64) -> bool {
-        now.since(self.jwks_fetched_at) >= min_interval
+        self.jwks_refetched_at
+            .is_none_or(|at| now.since(at) >= min_interval)
     }
 }
 
@@ -117,6 +124,15 @@ impl Refresher {
         now: UnixTime,
     ) -> RefreshOutcome {
         let body = match response {
+            CalloutResponse::Received { status: 200, body } if body.len() > MAX_CALLOUT_BODY => {
+                return self.failed(
+                    now,
+                    format!(
+                        "{} body larger than {MAX_CALLOUT_BODY} bytes",
+                        what(&pending)
+                    ),
+                );
+            }
             CalloutResponse::Received { status: 200, body } => body,
             CalloutResponse::Received { status, .. } => {
                 return self.failed(now, format!("{} answered HTTP {status}", what(&pending)));
@@ -144,9 +160,10 @@ impl Refresher {
                     self.backoff = 0;
                     self.ready = true;
                     self.next_at = now.plus(config.refresh_interval);
-                    RefreshOutcome::Updated(Arc::new(Provider { metadata: *metadata, jwks, jwks_fetched_at: now }))
+                    RefreshOutcome::Updated(Arc::new(Provider { metadata: *metadata, jwks, jwks_fetched_at: now, jwks_refetched_at: None }))
                 }
                 Err(JwksError::Malformed) => self.failed(now, "jwks: malformed document".into()),
+                Err(JwksError::TooManyKeys) => self.failed(now, format!("jwks: more than {MAX_KEYS} keys")),
                 Err(JwksError::NoUsableKeys) => self.failed(now, "jwks: no usable signature keys".into()),
             },
         }

@@ -25,6 +25,9 @@ use crate::time::UnixTime;
 /// Longest ID token we look at.
 pub const MAX_TOKEN_LEN: usize = 16 * 1024;
 
+/// Most keys one token's signature is tried against when a JWKS repeats a `kid`.
+pub const MAX_CANDIDATES: usize = 3;
+
 /// What the token must satisfy.
 #[derive(Debug, Clone)]
 pub struct Expectations<'a> {
@@ -90,7 +93,7 @@ pub fn verify_id_token(
     let alg = Alg::from_name(&header.alg)
         .filter(|a| exp.allowed_algs.contains(a))
         .ok_or(IdTokenError::AlgorithmNotAllowed)?;
-    let candidates: Vec<&Jwk> = match &header.kid {
+    let fitting: Vec<&Jwk> = match &header.kid {
         Some(kid) => {
             let named: Vec<&Jwk> = jwks
                 .keys
@@ -100,21 +103,27 @@ pub fn verify_id_token(
             if named.is_empty() {
                 return Err(IdTokenError::UnknownKey);
             }
-            named
+            let fitting: Vec<&Jwk> = named.into_iter().filter(|k| k.fits(alg)).collect();
+            if fitting.is_empty() {
+                return Err(IdTokenError::KeyMismatch);
+            }
+            fitting
         }
-        None => jwks.keys.iter().collect(),
+        None => {
+            // OIDC Core §10.1: without `kid`, the key must be unambiguous — exactly one key of the
+            // token's type and algorithm in the set.
+            let fitting: Vec<&Jwk> = jwks.keys.iter().filter(|k| k.fits(alg)).collect();
+            match fitting.len() {
+                0 => return Err(IdTokenError::UnknownKey),
+                1 => fitting,
+                _ => return Err(IdTokenError::AmbiguousKey),
+            }
+        }
     };
-    let fitting: Vec<&Jwk> = candidates.into_iter().filter(|k| k.fits(alg)).collect();
-    if fitting.is_empty() {
-        return Err(if header.kid.is_some() {
-            IdTokenError::KeyMismatch
-        } else {
-            IdTokenError::UnknownKey
-        });
-    }
+    // Duplicate kids (a misbehaving IdP) cost at most MAX_CANDIDATES signature checks.
     let mut last = IdTokenError::BadSignature;
     let mut verified = None;
-    for key in fitting {
+    for key in fitting.into_iter().take(MAX_CANDIDATES) {
         match verify_with(key, alg, token, exp) {
             Ok(c) => {
                 verified = Some(c);

@@ -7,6 +7,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::decision::Header;
+use crate::request::RawHeader;
 
 /// Headers Portcullis owns on the way upstream, lowercase with `-`.
 pub const IDENTITY_HEADERS: &[&str] = &[
@@ -24,9 +25,9 @@ pub const IDENTITY_HEADERS: &[&str] = &[
 
 /// True if `name`, folded (ASCII lowercase, `_` → `-`), equals `canonical` (already lowercase with `-`).
 #[must_use]
-pub fn folds_to(name: &str, canonical: &str) -> bool {
+pub fn folds_to(name: &[u8], canonical: &str) -> bool {
     name.len() == canonical.len()
-        && name.bytes().zip(canonical.bytes()).all(|(a, b)| {
+        && name.iter().zip(canonical.bytes()).all(|(&a, b)| {
             let a = if a == b'_' {
                 b'-'
             } else {
@@ -37,50 +38,72 @@ pub fn folds_to(name: &str, canonical: &str) -> bool {
 }
 
 /// The names (as sent) of every request header that spoofs an identity header, each listed once.
-/// `also_authorization` adds `Authorization` when we are the ones who set it.
+/// `also_authorization` adds `Authorization` when we are the ones who set it. Linear in the number of
+/// headers: a name is compared with earlier finds only when it is itself a spoof.
 #[must_use]
-pub fn spoofed_headers(headers: &[(String, String)], also_authorization: bool) -> Vec<String> {
+pub fn spoofed_headers(headers: &[RawHeader<'_>], also_authorization: bool) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for (name, _) in headers {
+        // Identity header names are ASCII, so a name that folds to one is ASCII too.
         let owned = IDENTITY_HEADERS.iter().any(|c| folds_to(name, c))
             || (also_authorization && folds_to(name, "authorization"));
-        if owned && !out.iter().any(|n| n.eq_ignore_ascii_case(name)) {
-            out.push(name.clone());
+        if !owned {
+            continue;
+        }
+        let Ok(name) = core::str::from_utf8(name) else {
+            continue;
+        };
+        // Envoy removes a header by case-insensitive name, so one entry per spelling up to case.
+        if !out.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+            out.push(String::from(name));
         }
     }
     out
 }
 
 /// The `Cookie` header value with our cookies (`is_ours`) removed, or `None` if nothing of ours was there
-/// (then the header is left untouched). `Some("")` means remove the header entirely.
+/// (then the header is left untouched). `Some(empty)` means remove the header entirely. Other cookies
+/// are kept byte for byte, UTF-8 or not.
 #[must_use]
-pub fn strip_cookies(
-    headers: &[(String, String)],
-    is_ours: impl Fn(&str) -> bool,
-) -> Option<String> {
+pub fn strip_cookies(headers: &[RawHeader<'_>], is_ours: impl Fn(&str) -> bool) -> Option<Vec<u8>> {
     let mut removed = false;
-    let mut kept = String::new();
-    for (name, value) in headers
+    let mut kept: Vec<u8> = Vec::new();
+    for (_, value) in headers
         .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case("cookie"))
+        .filter(|(n, _)| n.eq_ignore_ascii_case(b"cookie"))
     {
-        let _ = name;
-        for pair in value.split(';') {
-            let cookie_name = pair.split_once('=').map_or(pair, |(n, _)| n).trim();
-            if cookie_name.is_empty() {
+        for pair in value.split(|&b| b == b';') {
+            let raw_name = pair
+                .iter()
+                .position(|&b| b == b'=')
+                .map_or(pair, |eq| &pair[..eq]);
+            let name = trim_ascii(raw_name);
+            if name.is_empty() {
                 continue;
             }
-            if is_ours(cookie_name) {
+            if core::str::from_utf8(name).is_ok_and(&is_ours) {
                 removed = true;
             } else {
                 if !kept.is_empty() {
-                    kept.push_str("; ");
+                    kept.extend_from_slice(b"; ");
                 }
-                kept.push_str(pair.trim());
+                kept.extend_from_slice(trim_ascii(pair));
             }
         }
     }
     removed.then_some(kept)
+}
+
+fn trim_ascii(b: &[u8]) -> &[u8] {
+    let start = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
+    let end = b
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
+    &b[start..end]
 }
 
 /// A header value safe to send: control characters (CR, LF, NUL, ...) dropped so an IdP claim can never
@@ -104,10 +127,10 @@ mod tests {
     use alloc::string::ToString;
     use alloc::vec;
 
-    fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    fn h<'a>(pairs: &[(&'a str, &'a str)]) -> Vec<RawHeader<'a>> {
         pairs
             .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .map(|(a, b)| (a.as_bytes(), b.as_bytes()))
             .collect()
     }
 
@@ -143,12 +166,18 @@ mod tests {
             ("cookie", "_pc_login_abc=q"),
         ]);
         let ours = |n: &str| n == "_pc" || n.starts_with("_pc_login_");
-        assert_eq!(strip_cookies(&req, ours).as_deref(), Some("a=1; b=2"));
+        assert_eq!(strip_cookies(&req, ours).as_deref(), Some(&b"a=1; b=2"[..]));
         assert_eq!(
             strip_cookies(&h(&[("cookie", "_pc=1")]), ours).as_deref(),
-            Some("")
+            Some(&b""[..])
         );
         assert_eq!(strip_cookies(&h(&[("cookie", "a=1")]), ours), None);
+        // Foreign cookies that are not UTF-8 survive byte for byte.
+        let latin: Vec<RawHeader<'_>> = vec![(&b"cookie"[..], &b"t=caf\xe9;  _pc=x ;\xff"[..])];
+        assert_eq!(
+            strip_cookies(&latin, ours).as_deref(),
+            Some(&b"t=caf\xe9; \xff"[..])
+        );
     }
 
     #[test]

@@ -88,7 +88,11 @@ mod tests {
 
     #[test]
     fn browsers_navigate_and_apis_do_not() {
-        let nav = |m: &str, e: &[(&str, &str)]| is_navigation(&Request::from_headers(&req(m, e)));
+        let nav = |m: &str, e: &[(&str, &str)]| {
+            is_navigation(&Request::from_headers(&crate::request::raw_headers(&req(
+                m, e,
+            ))))
+        };
         assert!(nav("GET", &[]));
         assert!(nav("HEAD", &[("accept", "*/*")]));
         assert!(nav(

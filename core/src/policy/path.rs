@@ -4,7 +4,9 @@
 //! entry, so `/public/../admin`, `/public/%2e%2e/admin` or `/public//../admin` never count as public.
 //! Anything an upstream might read differently from us is refused outright (the path is then simply not
 //! public): encoded `/` or `\`, a raw `\`, `;` path parameters (`/public/..;/admin` is `/admin` to
-//! Tomcat), NUL and control characters, and malformed escapes.
+//! Tomcat), NUL and control characters, malformed escapes, double encoding (`%25`: an upstream that
+//! decodes twice reads `/public/%252e%252e/admin` as `/admin`), and escapes of bytes that are not valid
+//! UTF-8 once decoded (overlong forms such as `%c0%ae` for `.`, which lenient decoders turn into dots).
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -30,7 +32,7 @@ pub fn normalize_path(path: &str) -> Option<String> {
             let c = hi << 4 | lo;
             if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~') {
                 decoded.push(c);
-            } else if matches!(c, b'/' | b'\\' | b';') || c < 0x20 || c == 0x7f {
+            } else if matches!(c, b'/' | b'\\' | b';' | b'%') || c < 0x20 || c == 0x7f {
                 return None;
             } else {
                 decoded.extend_from_slice(&bytes[i..i + 3]);
@@ -42,6 +44,10 @@ pub fn normalize_path(path: &str) -> Option<String> {
             decoded.push(b);
             i += 1;
         }
+    }
+    // Escaped bytes above 0x7f must decode to valid UTF-8 (this refuses overlong `%c0%ae` forms).
+    if bytes.contains(&b'%') && core::str::from_utf8(&percent_decode_all(bytes)?).is_err() {
+        return None;
     }
     // 2. Resolve segments: empty and `.` dropped, `..` pops.
     let text = String::from_utf8(decoded).ok()?;
@@ -66,6 +72,10 @@ pub fn normalize_path(path: &str) -> Option<String> {
         norm.push('/');
     }
     Some(norm)
+}
+
+fn percent_decode_all(bytes: &[u8]) -> Option<Vec<u8>> {
+    crate::request::percent_decode_bytes(bytes, false)
 }
 
 /// True when `normalize_path(p) == Some(p)` is certain without doing the work: an absolute path with
@@ -214,6 +224,11 @@ mod tests {
             "/a%00",
             "/a%zz",
             "/a%2",
+            "/a%25",
+            "/a%252f",
+            "/%c0%af",
+            "/%c0%ae%c0%ae/",
+            "/%80",
             "a/b",
             "",
             "/a b",
@@ -241,6 +256,11 @@ mod tests {
             "/public/..;/admin",
             "/public/.%2e/admin",
             "/public\\..\\admin",
+            "/public/%252e%252e/admin",
+            "/public/%25%32%65%25%32%65/admin",
+            "/public/%c0%ae%c0%ae/admin",
+            "/public/%e0%80%ae/admin",
+            "/public/%ff/x",
             "/admin",
         ] {
             assert!(!p.matches(not_public), "{not_public}");

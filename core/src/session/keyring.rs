@@ -1,8 +1,10 @@
 //! The cookie key ring and AEAD sealing (AES-256-GCM-SIV).
 //!
 //! Sealed value: `<kid>.<base64url(nonce ‖ ciphertext ‖ tag)>`. The associated data binds the format
-//! version, the purpose (`session` or `login`), the cookie's name and the key id, so a login cookie can
-//! never be replayed as a session, nor a cookie moved to another name, nor a key id swapped. GCM-SIV keeps
+//! version, the purpose (`session`, `login` or `id_token_hint`), the cookie's name, the binding (the
+//! issuer and client id the value was minted for) and the key id, so a login cookie can never be replayed
+//! as a session, nor a cookie moved to another name, nor a session minted for one client accepted by a
+//! deployment of another client that shares the key ring, nor a key id swapped. GCM-SIV keeps
 //! a repeated 96-bit random nonce from being catastrophic (RFC 8452).
 //!
 //! Keys come from configuration, never from randomness at start: every worker VM of every replica must
@@ -112,11 +114,14 @@ impl KeyRing {
         self.keys.first().map_or("", |k| k.id.as_str())
     }
 
-    /// Seals `plaintext` for `purpose` under cookie `name` with the first key.
+    /// Seals `plaintext` for `purpose` under cookie `name` with the first key, bound to `bind` (the
+    /// issuer and client id the value was minted for: another deployment sharing the key ring cannot
+    /// open it under its own binding).
     pub fn seal(
         &self,
         purpose: Purpose,
         name: &str,
+        bind: &str,
         plaintext: &[u8],
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<String, RandomnessUnavailable> {
@@ -124,7 +129,7 @@ impl KeyRing {
         let mut nonce = [0u8; NONCE_LEN];
         rng.try_fill_bytes(&mut nonce)
             .map_err(|_| RandomnessUnavailable)?;
-        let aad = associated_data(purpose, name, &key.id);
+        let aad = associated_data(purpose, name, bind, &key.id);
         let ct = key
             .cipher
             .encrypt(
@@ -145,9 +150,10 @@ impl KeyRing {
         Ok(out)
     }
 
-    /// Opens a sealed value; `None` for anything that is not exactly what we sealed with a key we hold.
+    /// Opens a sealed value; `None` for anything that is not exactly what we sealed with a key we hold,
+    /// for this purpose, cookie name and binding.
     #[must_use]
-    pub fn open(&self, purpose: Purpose, name: &str, value: &str) -> Option<Vec<u8>> {
+    pub fn open(&self, purpose: Purpose, name: &str, bind: &str, value: &str) -> Option<Vec<u8>> {
         if value.len() > MAX_SEALED_LEN {
             return None;
         }
@@ -158,7 +164,7 @@ impl KeyRing {
             return None;
         }
         let (nonce, ct) = blob.split_at(NONCE_LEN);
-        let aad = associated_data(purpose, name, kid);
+        let aad = associated_data(purpose, name, bind, kid);
         key.cipher
             .decrypt(
                 Nonce::from_slice(nonce),
@@ -171,12 +177,14 @@ impl KeyRing {
     }
 }
 
-fn associated_data(purpose: Purpose, name: &str, kid: &str) -> String {
-    let mut s = String::with_capacity(32 + name.len() + kid.len());
-    s.push_str("portcullis/v1\0");
+fn associated_data(purpose: Purpose, name: &str, bind: &str, kid: &str) -> String {
+    let mut s = String::with_capacity(32 + name.len() + bind.len() + kid.len());
+    s.push_str("portcullis/v2\0");
     s.push_str(purpose.label());
     s.push('\0');
     s.push_str(name);
+    s.push('\0');
+    s.push_str(bind);
     s.push('\0');
     s.push_str(kid);
     s
@@ -206,6 +214,7 @@ mod tests {
             .seal(
                 Purpose::Session,
                 "_pc",
+                "B",
                 b"hello",
                 &mut ChaCha20Rng::seed_from_u64(1),
             )
@@ -214,6 +223,7 @@ mod tests {
             .seal(
                 Purpose::Session,
                 "_pc",
+                "B",
                 b"hello",
                 &mut ChaCha20Rng::seed_from_u64(1),
             )
@@ -223,7 +233,7 @@ mod tests {
         // 12-byte nonce + 5-byte plaintext + 16-byte tag = 33 bytes = 44 base64url chars.
         assert_eq!(a.len(), 3 + 44);
         assert_eq!(
-            r.open(Purpose::Session, "_pc", &a).as_deref(),
+            r.open(Purpose::Session, "_pc", "B", &a).as_deref(),
             Some(&b"hello"[..])
         );
     }
@@ -235,6 +245,7 @@ mod tests {
             .seal(
                 Purpose::Session,
                 "_pc",
+                "B",
                 b"x",
                 &mut ChaCha20Rng::seed_from_u64(2),
             )
@@ -242,7 +253,7 @@ mod tests {
         let rotated = ring(&[("new", 2), ("old", 1)]);
         assert_eq!(
             rotated
-                .open(Purpose::Session, "_pc", &sealed_old)
+                .open(Purpose::Session, "_pc", "B", &sealed_old)
                 .as_deref(),
             Some(&b"x"[..])
         );
@@ -250,14 +261,18 @@ mod tests {
             .seal(
                 Purpose::Session,
                 "_pc",
+                "B",
                 b"y",
                 &mut ChaCha20Rng::seed_from_u64(3),
             )
             .unwrap();
         assert!(sealed_new.starts_with("new."));
-        assert_eq!(old.open(Purpose::Session, "_pc", &sealed_new), None);
+        assert_eq!(old.open(Purpose::Session, "_pc", "B", &sealed_new), None);
         let retired = ring(&[("new", 2)]);
-        assert_eq!(retired.open(Purpose::Session, "_pc", &sealed_old), None);
+        assert_eq!(
+            retired.open(Purpose::Session, "_pc", "B", &sealed_old),
+            None
+        );
     }
 
     #[test]
@@ -267,6 +282,7 @@ mod tests {
             .seal(
                 Purpose::Session,
                 "_pc",
+                "B",
                 b"payload",
                 &mut ChaCha20Rng::seed_from_u64(4),
             )
@@ -277,34 +293,51 @@ mod tests {
             let mut b = blob.as_bytes().to_vec();
             b[i] = if b[i] == b'A' { b'B' } else { b'A' };
             let t = alloc::format!("{kid}.{}", String::from_utf8(b).unwrap());
-            assert_eq!(r.open(Purpose::Session, "_pc", &t), None, "flip at {i}");
+            assert_eq!(
+                r.open(Purpose::Session, "_pc", "B", &t),
+                None,
+                "flip at {i}"
+            );
         }
         for cut in [1, 10, blob.len() - 1] {
-            assert_eq!(r.open(Purpose::Session, "_pc", &v[..v.len() - cut]), None);
+            assert_eq!(
+                r.open(Purpose::Session, "_pc", "B", &v[..v.len() - cut]),
+                None
+            );
         }
         // Same secret under another id: the key id is bound, so the swap fails.
         assert_eq!(
-            r.open(Purpose::Session, "_pc", &v.replacen("k1.", "k2.", 1)),
+            r.open(Purpose::Session, "_pc", "B", &v.replacen("k1.", "k2.", 1)),
             None
         );
-        assert_eq!(r.open(Purpose::Login, "_pc", &v), None, "purpose is bound");
         assert_eq!(
-            r.open(Purpose::Session, "_other", &v),
+            r.open(Purpose::Login, "_pc", "B", &v),
+            None,
+            "purpose is bound"
+        );
+        assert_eq!(
+            r.open(Purpose::Session, "_other", "B", &v),
             None,
             "cookie name is bound"
         );
-        assert_eq!(r.open(Purpose::Session, "_pc", "nokid"), None);
-        assert_eq!(r.open(Purpose::Session, "_pc", "k1.!!!"), None);
+        assert_eq!(
+            r.open(Purpose::Session, "_pc", "B2", &v),
+            None,
+            "issuer and client id are bound"
+        );
+        assert_eq!(r.open(Purpose::Session, "_pc", "B", "nokid"), None);
+        assert_eq!(r.open(Purpose::Session, "_pc", "B", "k1.!!!"), None);
         assert_eq!(
             r.open(
                 Purpose::Session,
                 "_pc",
+                "B",
                 &alloc::format!("k1.{}", "A".repeat(5000))
             ),
             None
         );
         assert_eq!(
-            ring(&[("k1", 8)]).open(Purpose::Session, "_pc", &v),
+            ring(&[("k1", 8)]).open(Purpose::Session, "_pc", "B", &v),
             None,
             "foreign key"
         );

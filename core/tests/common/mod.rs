@@ -205,7 +205,8 @@ impl Harness {
         if let Some(c) = browser.and_then(Browser::cookie_header) {
             h.push(("cookie".into(), c));
         }
-        let req = Request::from_headers(&h);
+        let raw = portcullis_core::request::raw_headers(&h);
+        let req = Request::from_headers(&raw);
         let mut d = self
             .engine
             .handle_request(&req, self.now, &mut self.rng, &mut self.cache);
