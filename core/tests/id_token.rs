@@ -317,3 +317,91 @@ fn malformed_tokens_are_rejected_without_panicking() {
     });
     assert_eq!((s, r), (403, "id_token_malformed"));
 }
+
+#[test]
+fn rotation_right_after_a_scheduled_load_costs_no_failed_login() {
+    // The scheduled load just happened (no time passes): the first unknown kid still refetches at once.
+    let mut h = Harness::new();
+    assert_eq!(h.idp.jwks_served, 1);
+    h.idp.rotate();
+    let mut b = Browser::default();
+    let d = h.login(&mut b, "/", "alice");
+    assert_eq!(reason_code(&d), "login_completed", "{d:?}");
+    assert_eq!(h.idp.jwks_served, 2);
+}
+
+#[test]
+fn a_flood_of_unknown_kids_costs_one_refetch_per_interval() {
+    let mut h = Harness::new();
+    for i in 0..20 {
+        let rogue = test_key(RSA_2_PEM, &format!("random-{i}"));
+        let d = login_with(&mut h, |_, c| sign_rs256(&rogue, &c));
+        assert_eq!(reason_code(&d), "id_token_unknown_kid");
+        h.advance(1);
+    }
+    assert_eq!(h.idp.jwks_served, 2, "the scheduled load and one refetch");
+}
+
+#[test]
+fn a_token_without_kid_needs_exactly_one_fitting_key() {
+    use jwt_simple::prelude::*;
+    let no_kid = RS256KeyPair::from_pem(portcullis_core::testkit::RSA_1_PEM).unwrap();
+    assert_eq!(
+        rejected(|_, c| sign_rs256(&no_kid, &c)),
+        (302, "login_completed"),
+        "one RSA key published: unambiguous"
+    );
+    let mut h = Harness::new();
+    h.idp.rotate();
+    h.advance(601); // the next scheduled refresh loads both keys
+    h.load_provider();
+    let d = login_with(&mut h, |_, c| sign_rs256(&no_kid, &c));
+    assert_eq!(
+        reason_code(&d),
+        "id_token_ambiguous_key",
+        "two RSA keys: refused"
+    );
+}
+
+#[test]
+fn duplicate_kids_cost_at_most_three_signature_checks() {
+    use portcullis_core::oidc::jwks::{parse_jwks, MAX_KEYS};
+    use portcullis_core::oidc::verify::{verify_id_token, Expectations};
+    let good = test_key(portcullis_core::testkit::RSA_1_PEM, "dup");
+    let decoy = test_key(RSA_2_PEM, "dup");
+    let jwk = |k: &jwt_simple::prelude::RS256KeyPair| {
+        let c = k.public_key().to_components();
+        json!({"kty":"RSA","kid":"dup","n": b64(&c.n),"e": b64(&c.e)})
+    };
+    let claims = Harness::new().idp.claims("alice", "n0nce");
+    let token = sign_rs256(&good, &claims);
+    let expect = Expectations {
+        issuer: ISSUER,
+        client_id: "app",
+        nonce: "n0nce",
+        allowed_algs: &portcullis_core::oidc::Alg::ALL,
+        now: portcullis_core::UnixTime(1_700_000_000),
+        leeway: 60,
+    };
+    // The right key among the first three: verified. Behind ten decoys: not tried.
+    let mut keys = vec![jwk(&decoy), jwk(&decoy), jwk(&good)];
+    let set = parse_jwks(json!({ "keys": keys }).to_string().as_bytes()).unwrap();
+    assert!(verify_id_token(&token, &set, &expect).is_ok());
+    keys = vec![jwk(&decoy); 10];
+    keys.push(jwk(&good));
+    let set = parse_jwks(json!({ "keys": keys }).to_string().as_bytes()).unwrap();
+    assert_eq!(
+        verify_id_token(&token, &set, &expect).err(),
+        Some(portcullis_core::IdTokenError::BadSignature)
+    );
+    // A set of more than MAX_KEYS keys is refused whole; odd keys are skipped, not fatal.
+    let many = vec![jwk(&good); MAX_KEYS + 1];
+    assert!(parse_jwks(json!({ "keys": many }).to_string().as_bytes()).is_err());
+    let odd = json!({"keys": [{"kty": "RSA", "n": 5}, {"kty": "XYZ"}, {"kty": "oct", "k": "AAAA"}, jwk(&good)]});
+    assert_eq!(
+        parse_jwks(odd.to_string().as_bytes()).unwrap().keys.len(),
+        1
+    );
+    let none = json!({"keys": [{"kty": "XYZ"}, {"kty": "oct", "k": "AAAA"}]});
+    assert!(parse_jwks(none.to_string().as_bytes()).is_err());
+}

@@ -352,3 +352,34 @@ pub fn query_of(url: &str) -> BTreeMap<String, String> {
         })
         .collect()
 }
+
+/// Runs a login where the fake IdP's token endpoint returns the ID token `craft` builds from good
+/// claims for `user` (with the right nonce).
+pub fn login_with_token(
+    h: &mut Harness,
+    b: &mut Browser,
+    path: &str,
+    user: &str,
+    craft: impl FnOnce(&Harness, serde_json::Map<String, Value>) -> String,
+) -> Decision {
+    let auth = h.start(b, path);
+    let cb = h.idp_login(&auth, user);
+    let nonce = h.idp.last_nonce.clone().unwrap();
+    let claims = h.idp.claims(user, &nonce);
+    let token = craft(h, claims);
+    h.idp.id_token_override = Some(token);
+    let d = h.navigate(b, &cb);
+    h.idp.id_token_override = None;
+    d
+}
+
+/// The identity headers a Forward sets upstream (empty for anything else).
+pub fn identity_headers(d: &Decision) -> Vec<(String, String)> {
+    match d {
+        Decision::Forward { request, .. } => request
+            .sets()
+            .map(|(n, v)| (n.to_string(), String::from_utf8_lossy(v).into_owned()))
+            .collect(),
+        _ => Vec::new(),
+    }
+}

@@ -1,0 +1,204 @@
+//! Identity hygiene: what reaches the upstream as the user is only what the IdP vouches for, and a
+//! session is only good where it was minted.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use portcullis_core::Engine;
+use serde_json::{json, Value};
+
+/// Signs in `user` with `claims` patched into the ID token, then returns the identity headers of a
+/// request to `/app` (or the failed callback's decision code).
+fn sign_in_with(patch: Value, cfg: Value) -> Result<Vec<(String, String)>, &'static str> {
+    let mut h = Harness::with(cfg);
+    let mut b = Browser::default();
+    let d = login_with_token(&mut h, &mut b, "/app", "alice", |h, mut c| {
+        for (k, v) in patch.as_object().unwrap() {
+            if v.is_null() {
+                c.remove(k);
+            } else {
+                c.insert(k.clone(), v.clone());
+            }
+        }
+        h.idp.sign(&c)
+    });
+    if reason_code(&d) != "login_completed" {
+        assert!(b.get("_pc").is_none(), "never a session on failure");
+        return Err(reason_code(&d));
+    }
+    let d = h.send("GET", "/app", &[("accept", "text/html")], Some(&b));
+    assert_eq!(reason_code(&d), "authenticated");
+    Ok(identity_headers(&d))
+}
+
+fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    get_header(h, name)
+}
+
+#[test]
+fn only_a_verified_email_is_forwarded() {
+    for (verified, forwarded) in [
+        (json!(true), true),
+        (json!("true"), true),
+        (json!(false), false),
+        (json!("false"), false),
+        (json!(1), false),
+        (Value::Null, false),
+    ] {
+        let h = sign_in_with(json!({"email_verified": verified}), json!({})).unwrap();
+        for name in ["x-forwarded-email", "x-auth-request-email"] {
+            assert_eq!(
+                header(&h, name),
+                forwarded.then_some("alice@example.com"),
+                "email_verified {verified}: {name}"
+            );
+        }
+        assert_eq!(header(&h, "x-forwarded-user"), Some("alice"));
+    }
+}
+
+#[test]
+fn the_unverified_email_opt_out_forwards_it() {
+    let h = sign_in_with(
+        json!({"email_verified": false}),
+        json!({"insecure_allow_unverified_email": true}),
+    )
+    .unwrap();
+    assert_eq!(header(&h, "x-forwarded-email"), Some("alice@example.com"));
+}
+
+#[test]
+fn an_unverified_email_is_never_the_user() {
+    let cfg = json!({"claims": {"user": "email"}});
+    assert_eq!(
+        sign_in_with(json!({"email_verified": "false"}), cfg.clone()),
+        Err("email_unverified")
+    );
+    assert_eq!(
+        sign_in_with(json!({"email_verified": null}), cfg.clone()),
+        Err("email_unverified")
+    );
+    let h = sign_in_with(json!({}), cfg).unwrap();
+    assert_eq!(header(&h, "x-forwarded-user"), Some("alice@example.com"));
+}
+
+#[test]
+fn group_names_with_commas_or_control_characters_are_dropped() {
+    let h = sign_in_with(
+        json!({"groups": ["staff", "ops,admins", "bell\u{7}", "line\nbreak", "", "dev"]}),
+        json!({}),
+    )
+    .unwrap();
+    assert_eq!(header(&h, "x-forwarded-groups"), Some("staff,dev"));
+    let h = sign_in_with(json!({"groups": "a,b"}), json!({})).unwrap();
+    assert_eq!(header(&h, "x-forwarded-groups"), None);
+    let h = sign_in_with(json!({"groups": "solo"}), json!({})).unwrap();
+    assert_eq!(header(&h, "x-forwarded-groups"), Some("solo"));
+}
+
+#[test]
+fn a_session_is_bound_to_its_client_id_unless_sharing_is_configured() {
+    let mut h = Harness::new();
+    let mut b = Browser::default();
+    assert_eq!(
+        reason_code(&h.login(&mut b, "/", "alice")),
+        "login_completed"
+    );
+    let provider = h.engine.provider().unwrap().clone();
+    let api = [("accept", "application/json")];
+    // Same issuer, same key ring, another client id: not its session.
+    let mut other = base_config();
+    merge(&mut other, &json!({"client_id": "other-app"}));
+    h.engine = Engine::from_json(other.to_string().as_bytes())
+        .unwrap()
+        .with_provider(provider.clone());
+    h.cache = portcullis_core::SessionCache::new(64);
+    assert_eq!(
+        reason_code(&h.send("GET", "/x", &api, Some(&b))),
+        "login_required"
+    );
+    // The same deployment configured to accept sessions of `app`: accepted.
+    merge(
+        &mut other,
+        &json!({"cookie": {"accept_client_ids": ["app"]}}),
+    );
+    h.engine = Engine::from_json(other.to_string().as_bytes())
+        .unwrap()
+        .with_provider(provider.clone());
+    h.cache = portcullis_core::SessionCache::new(64);
+    assert_eq!(
+        reason_code(&h.send("GET", "/x", &api, Some(&b))),
+        "authenticated"
+    );
+    // Another issuer with the same client id and keys: not its session either.
+    let mut foreign = base_config();
+    merge(&mut foreign, &json!({"issuer": "https://other-idp.test"}));
+    h.engine = Engine::from_json(foreign.to_string().as_bytes())
+        .unwrap()
+        .with_provider(provider);
+    h.cache = portcullis_core::SessionCache::new(64);
+    assert_eq!(
+        reason_code(&h.send("GET", "/x", &api, Some(&b))),
+        "login_required"
+    );
+}
+
+#[test]
+fn non_utf8_pseudo_headers_are_a_400_and_other_bytes_pass() {
+    use portcullis_core::request::RawHeader;
+    use portcullis_core::{Decision, Request};
+    let mut h = Harness::new();
+    let mut b = Browser::default();
+    assert_eq!(
+        reason_code(&h.login(&mut b, "/", "alice")),
+        "login_completed"
+    );
+    let cookie = format!("theme=caf\u{e9}; {}", b.cookie_header().unwrap());
+    let mut cookie_bytes = cookie.into_bytes();
+    // A Latin-1 byte (not UTF-8) in a foreign cookie must not hide the session.
+    let pos = cookie_bytes.iter().position(|&c| c == 0xc3).unwrap();
+    cookie_bytes.splice(pos..pos + 2, [0xe9]);
+    let ok: Vec<RawHeader<'_>> = vec![
+        (b":method", b"GET"),
+        (b":path", b"/app"),
+        (b":authority", b"app.test"),
+        (b"user-agent", b"caf\xe9"),
+        (b"cookie", &cookie_bytes),
+    ];
+    let d = h
+        .engine
+        .handle_request(&Request::from_headers(&ok), h.now, &mut h.rng, &mut h.cache);
+    let Decision::Forward { request, .. } = &d else {
+        panic!("expected Forward, got {d:?}")
+    };
+    let up = request.apply_raw(&ok);
+    let cookie_up = up.iter().find(|(n, _)| n == b"cookie").unwrap();
+    assert_eq!(
+        cookie_up.1, b"theme=caf\xe9",
+        "foreign cookie kept byte for byte, ours removed"
+    );
+    assert!(up
+        .iter()
+        .any(|(n, v)| n == b"user-agent" && v == b"caf\xe9"));
+    for bad in [
+        vec![
+            (&b":method"[..], &b"GET"[..]),
+            (b":path", b"/caf\xe9"),
+            (b":authority", b"app.test"),
+        ],
+        vec![
+            (b":method", b"GET"),
+            (b":path", b"/"),
+            (b":authority", b"\xff"),
+        ],
+    ] {
+        let d = h.engine.handle_request(
+            &Request::from_headers(&bad),
+            h.now,
+            &mut h.rng,
+            &mut h.cache,
+        );
+        assert_eq!((status(&d), reason_code(&d)), (400, "request_malformed"));
+    }
+}
