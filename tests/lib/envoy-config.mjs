@@ -26,6 +26,10 @@ const wasmFilter = (name, filename, configuration) => ({
       root_id: name,
       vm_config: { vm_id: name, runtime: 'envoy.wasm.runtime.v8', code: { local: { filename } } },
       configuration: { '@type': 'type.googleapis.com/google.protobuf.StringValue', value: configuration },
+      // Second line of defence: should a VM ever fail (it is not meant to: no panics), Envoy replaces it
+      // with a fresh one instead of answering 503 on that worker until a restart. Never FAIL_OPEN: that
+      // would forward requests unauthenticated.
+      failure_policy: 'FAIL_RELOAD',
     },
   },
 });
