@@ -14,6 +14,16 @@ const common = {
   response_types: ['code'],
 };
 
+// Users with unusual claims, for the identity-hygiene tests (tests/e2e/bounded_and_hygiene.test.mjs);
+// every other login gets the defaults in findAccount.
+const TEST_USERS = {
+  unverified: { email_verified: false },
+  strverified: { email_verified: 'false' },
+  noverified: { email_verified: undefined },
+  commas: { groups: ['ops,admins', 'staff', 'bad\u0007bell', 'nl\nline', 'del\u007f', 'c1\u0085x'] },
+  commastring: { groups: 'ops,admins' },
+};
+
 const configuration = {
   clients: [
     { ...common, client_id: 'portcullis', client_secret: 'portcullis-secret', token_endpoint_auth_method: 'client_secret_basic' },
@@ -56,6 +66,7 @@ const configuration = {
           name: `${sub[0].toUpperCase()}${sub.slice(1)} Example`,
           preferred_username: sub,
           groups: sub === 'alice' ? ['admins', 'staff'] : ['staff'],
+          ...(Object.hasOwn(TEST_USERS, sub) ? TEST_USERS[sub] : {}),
         };
       },
     };
