@@ -118,17 +118,21 @@ pub struct Callout {
     pub timeout_ms: u64,
 }
 
-/// The reply to a [`Callout`], as the host saw it.
+/// The reply to a [`Callout`], as the host saw it. Hosts report failures the way Envoy does, so the core
+/// maps them one way: a timeout is a `504` response ("upstream request timeout"), a refused or dropped
+/// connection before any response a `503` ("upstream connect error ..."); `Failed` is for a reply cut
+/// off after its headers, or a callout that could not be sent at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CalloutResponse<'a> {
-    /// An HTTP response arrived (any status; Envoy reports connection failures as its own 503).
+    /// An HTTP response arrived (any status, including the host's own 503/504 for connection failures
+    /// and timeouts).
     Received {
         /// `:status`.
         status: u16,
         /// The body (possibly truncated by the host to a sane maximum).
         body: &'a [u8],
     },
-    /// No response: timeout, reset, or the host could not send the callout at all.
+    /// No complete response: reset after the headers, or the host could not send the callout at all.
     Failed,
 }
 
@@ -196,9 +200,9 @@ pub enum Reason {
     LoginCookieInvalid,
     /// `state` differs from the one bound in the login cookie (403).
     StateMismatch,
-    /// The token endpoint answered with an error status (502).
+    /// The token endpoint answered with an error status, or its reply was cut off (502).
     TokenEndpointError,
-    /// The token endpoint did not answer in time (no reply, or the proxy's own 504) (504).
+    /// The token endpoint did not answer in time (the proxy's own 504) (504).
     TokenEndpointTimeout,
     /// The token endpoint could not be reached or is overloaded (503, with `Retry-After`).
     TokenEndpointUnavailable,
@@ -300,7 +304,7 @@ impl Reason {
                 "the identity provider did not answer in time"
             }
             Reason::TokenEndpointUnavailable => {
-                "the identity provider is unreachable or overloaded; retry shortly"
+                "the identity provider cannot be reached or is overloaded; retry shortly"
             }
             Reason::EmailUnverified => {
                 "the identity provider has not verified this account's email"

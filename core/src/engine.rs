@@ -188,10 +188,12 @@ impl Engine {
                     provider: None,
                 };
                 let body = match response {
-                    // No reply, or the proxy's own gateway timeout: the IdP did not answer in time.
-                    CalloutResponse::Failed | CalloutResponse::Received { status: 504, .. } => {
+                    // Envoy reports a callout timeout as its own 504 ("upstream request timeout").
+                    CalloutResponse::Received { status: 504, .. } => {
                         return fail(504, Reason::TokenEndpointTimeout)
                     }
+                    // No (complete) reply: reset mid-body, or the callout could not be sent.
+                    CalloutResponse::Failed => return fail(502, Reason::TokenEndpointError),
                     // Refused connections reach us as the proxy's own 503; an overloaded IdP says 503.
                     CalloutResponse::Received { status: 503, .. } => {
                         return fail(503, Reason::TokenEndpointUnavailable)
@@ -231,9 +233,10 @@ impl Engine {
                 // Whatever the result, the refetch time is recorded so an unknown kid cannot make us
                 // refetch more than once per interval.
                 let fetched = match response {
-                    CalloutResponse::Failed | CalloutResponse::Received { status: 504, .. } => {
+                    CalloutResponse::Received { status: 504, .. } => {
                         Err((504, Reason::JwksTimeout))
                     }
+                    CalloutResponse::Failed => Err((502, Reason::JwksUnavailable)),
                     CalloutResponse::Received { status: 200, body }
                         if body.len() <= MAX_CALLOUT_BODY =>
                     {

@@ -471,7 +471,7 @@ fn token_endpoint_failures_end_in_clear_errors() {
             502,
             "token_response_invalid",
         ),
-        ((None, true), 504, "token_endpoint_timeout"),
+        ((None, true), 502, "token_endpoint_error"),
         (
             (Some((504, b"upstream request timeout".to_vec())), false),
             504,

@@ -16,8 +16,8 @@ pub fn now() -> UnixTime {
     )
 }
 
-/// Largest callout body read.
-const MAX_BODY: u64 = 1 << 20;
+/// Largest callout body read: one byte past the core's limit, so it sees (and refuses) a longer body.
+const MAX_BODY: u64 = portcullis_core::decision::MAX_CALLOUT_BODY as u64 + 1;
 
 /// Sends `req` (with `body` unless empty). Any HTTP status is a response; only a transport failure
 /// (connect, timeout, reset) is an error.
@@ -30,6 +30,30 @@ pub fn send(req: ureq::Request, body: &[u8]) -> Result<ureq::Response, Box<ureq:
     match result {
         Ok(r) | Err(ureq::Error::Status(_, r)) => Ok(r),
         Err(ureq::Error::Transport(t)) => Err(Box::new(t)),
+    }
+}
+
+/// A transport failure as Envoy's async client reports it: a timeout is its own 504, anything before a
+/// response (refused, reset, DNS) its own 503.
+fn envoy_style_failure(t: &ureq::Transport) -> CalloutReply {
+    let timed_out = std::error::Error::source(t)
+        .and_then(|e| e.downcast_ref::<std::io::Error>())
+        .is_some_and(|e| {
+            matches!(
+                e.kind(),
+                std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+            )
+        });
+    if timed_out {
+        CalloutReply {
+            status: Some(504),
+            body: b"upstream request timeout".to_vec(),
+        }
+    } else {
+        CalloutReply {
+            status: Some(503),
+            body: b"upstream connect error or disconnect/reset before headers".to_vec(),
+        }
     }
 }
 
@@ -61,8 +85,10 @@ impl Clusters {
         for (n, v) in &c.headers {
             req = req.set(n, v);
         }
-        let Ok(resp) = send(req, &c.body) else {
-            return CalloutReply::failed();
+        let resp = match send(req, &c.body) {
+            Ok(resp) => resp,
+            // Reported the way Envoy reports them, so the core sees one contract from every host.
+            Err(t) => return envoy_style_failure(&t),
         };
         let status = resp.status();
         let mut body = Vec::new();

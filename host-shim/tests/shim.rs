@@ -309,3 +309,43 @@ fn a_bad_plugin_configuration_refuses_to_start() {
     .unwrap();
     assert!(err.to_string().contains("cookie.keys[0].secret"), "{err}");
 }
+
+/// The shim reports callout failures the way Envoy does (a timeout as its own 504, a refused connection
+/// as its own 503), so the core maps every host's failures one way.
+#[test]
+fn callout_timeouts_and_refusals_are_reported_like_envoy() {
+    use portcullis_core::Callout;
+    use portcullis_host_shim::Clusters;
+    // Accepts connections and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    let _keep = thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in silent.incoming().take(4) {
+            held.push(s);
+        }
+        thread::sleep(Duration::from_secs(5));
+    });
+    // A port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_addr = closed.local_addr().unwrap();
+    drop(closed);
+    let clusters = Clusters::new(BTreeMap::from([
+        ("silent".to_string(), format!("http://{silent_addr}")),
+        ("closed".to_string(), format!("http://{closed_addr}")),
+    ]));
+    let call = |cluster: &str| Callout {
+        cluster: cluster.into(),
+        method: "GET",
+        path: "/jwks".into(),
+        authority: "idp".into(),
+        headers: vec![],
+        body: vec![],
+        timeout_ms: 300,
+    };
+    let started = Instant::now();
+    assert_eq!(clusters.send(&call("silent")).status, Some(504));
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(clusters.send(&call("closed")).status, Some(503));
+    assert_eq!(clusters.send(&call("no-such-cluster")).status, None);
+}

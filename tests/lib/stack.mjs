@@ -7,10 +7,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { bootstrapYaml, envoyConfig, pluginConfig, portcullisFilter } from './envoy-config.mjs';
-import { get } from './http.mjs';
+import { get, request } from './http.mjs';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const WASM = path.join(ROOT, 'target/portcullis.wasm');
+// PORTCULLIS_WASM runs the tests against another build of the filter.
+export const WASM = process.env.PORTCULLIS_WASM || path.join(ROOT, 'target/portcullis.wasm');
 export const ENVOY = process.env.ENVOY_BIN || path.join(ROOT, '.venv/bin/envoy');
 const RUN = path.join(ROOT, 'target/e2e');
 fs.mkdirSync(RUN, { recursive: true });
@@ -56,6 +57,18 @@ export async function startIdp({ port, origins }) {
   return p;
 }
 
+/**
+ * The fault-injecting proxy (tests/idp/faults.mjs) on `port` in front of the IdP on `upstream`, with its
+ * control endpoint on `controlPort`; `faults` are in force before it accepts its first request.
+ */
+export async function startFaultProxy({ port, controlPort, upstream, faults = [] }) {
+  const p = launch(`idp-faults-${port}`, process.execPath, [path.join(ROOT, 'tests/idp/faults.mjs')], {
+    FAULT_PORT: String(port), FAULT_CONTROL_PORT: String(controlPort), FAULT_UPSTREAM_PORT: String(upstream), FAULTS: JSON.stringify(faults),
+  });
+  await until('the fault proxy', async () => (await get(`http://127.0.0.1:${controlPort}/__stats`)).status === 200);
+  return p;
+}
+
 export async function startEcho({ port }) {
   const p = launch(`echo-${port}`, process.execPath, [path.join(ROOT, 'tests/upstream/echo.mjs')], { ECHO_PORT: String(port) });
   await until('the echo upstream', async () => (await get(`http://127.0.0.1:${port}/`)).status === 200);
@@ -86,24 +99,79 @@ export async function waitFilterReady(app) {
   });
 }
 
-/** IdP + echo + Envoy(Portcullis). `plugin` patches the plugin configuration. */
-export async function startStack({ plugin = {}, concurrency = 2, name = 'e2e' } = {}) {
+/**
+ * IdP + echo + Envoy(Portcullis). `plugin` patches the plugin configuration.
+ * `faults`: true, or a list of initial faults ({path, mode, count}), puts the fault proxy
+ * (tests/idp/faults.mjs) between Envoy's `idp` cluster and the IdP; the issuer (and every URL the browser
+ * sees) stays the IdP's own. `waitReady: false` returns as soon as Envoy is live, before the filter has
+ * loaded discovery and JWKS.
+ */
+export async function startStack(options = {}) {
+  // If starting fails half way (Envoy refuses, the filter never loads), kill what was started: live
+  // children would keep the test runner from ever exiting.
+  const before = new Set(children);
+  try {
+    return await startStackUnguarded(options);
+  } catch (e) {
+    for (const c of children) if (!before.has(c)) { try { c.kill('SIGKILL'); } catch { /* gone */ } }
+    throw e;
+  }
+}
+
+async function startStackUnguarded({ plugin = {}, concurrency = 2, name = 'e2e', faults, waitReady = true } = {}) {
   const [listen, admin, upstream, idp] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   const app = `http://localhost:${listen}`;
   const idpProc = await startIdp({ port: idp, origins: [app] });
   const echo = await startEcho({ port: upstream });
+  let faultProxy = null;
+  let faultPorts = null;
+  let control = null;
+  let idpCluster = idp;
+  if (faults) {
+    const [fp, cp] = await Promise.all([freePort(), freePort()]);
+    faultPorts = { port: fp, controlPort: cp, upstream: idp };
+    faultProxy = await startFaultProxy({ ...faultPorts, faults: Array.isArray(faults) ? faults : [] });
+    control = `http://127.0.0.1:${cp}`;
+    idpCluster = fp;
+  }
+  const ctl = async (method, p, body) => {
+    if (!control) throw new Error('startStack: no fault proxy (pass faults: true)');
+    const r = await request(method, `${control}${p}`, body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+    if (r.status !== 200) throw new Error(`fault proxy ${method} ${p}: ${r.status} ${r.body}`);
+    return r.json();
+  };
   const filters = [portcullisFilter(WASM, pluginConfig({ idpPort: idp, overrides: plugin }))];
   const envoys = [];
   /** Starts an Envoy with this stack's filter configuration (another replica, or a restart). */
   async function envoyOn(listenPort, adminPort, envoyName) {
-    const e = await startEnvoy({ name: envoyName, cfg: envoyConfig({ listen: listenPort, admin: adminPort, upstream, idp, filters }), concurrency });
+    const e = await startEnvoy({ name: envoyName, cfg: envoyConfig({ listen: listenPort, admin: adminPort, upstream, idp: idpCluster, filters }), concurrency });
     envoys.push(e);
-    await waitFilterReady(`http://localhost:${listenPort}`);
+    if (waitReady) await waitFilterReady(`http://localhost:${listenPort}`);
     return e;
   }
   const envoy = await envoyOn(listen, admin, name);
   return {
-    app, idp: `http://127.0.0.1:${idp}`, admin: `http://127.0.0.1:${admin}`, envoy, idpProc, echo,
+    app, idp: `http://127.0.0.1:${idp}`, admin: `http://127.0.0.1:${admin}`, envoy, idpProc, echo, faultControl: control,
+    get faultProxy() { return faultProxy; },
+    /** Kills the fault proxy: Envoy's `idp` cluster then points at a closed port (connection refused). */
+    async killFaultProxy() {
+      const { child } = faultProxy;
+      const gone = child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((r) => child.once('exit', r));
+      faultProxy.stop();
+      await gone;
+    },
+    /** Starts the fault proxy again on the same ports (rules and counters start empty). */
+    async restartFaultProxy() {
+      await this.killFaultProxy();
+      faultProxy = await startFaultProxy(faultPorts);
+    },
+    /** Fault proxy: `mode` for requests to `path` ('*' for all), for the next `count` of them if given. */
+    fault: (p, mode, count, extra = {}) => ctl('POST', '/__faults', { path: p, mode, ...(count ? { count } : {}), ...extra }),
+    /** Fault proxy: back to pass-through (for `path` only, if given). */
+    clearFaults: (p) => ctl('DELETE', p ? `/__faults?path=${encodeURIComponent(p)}` : '/__faults'),
+    /** Fault proxy: {counts: {path: n}, served: {path: {mode: n}}, log: [{at, method, path, mode}]}. */
+    idpStats: () => ctl('GET', '/__stats'),
+    resetIdpStats: () => ctl('DELETE', '/__stats'),
     /** A second Envoy with the same configuration on its own ports: resolves to its base URL. */
     async replica(replicaName) {
       const [l, a] = await Promise.all([freePort(), freePort()]);
@@ -116,6 +184,6 @@ export async function startStack({ plugin = {}, concurrency = 2, name = 'e2e' } 
       await sleep(300);
       return envoyOn(listen, admin, `${name}-restarted`);
     },
-    stop() { for (const e of envoys) e.stop(); echo.stop(); idpProc.stop(); },
+    stop() { for (const e of envoys) e.stop(); echo.stop(); faultProxy?.stop(); idpProc.stop(); },
   };
 }

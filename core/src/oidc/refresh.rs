@@ -134,11 +134,23 @@ impl Refresher {
                 );
             }
             CalloutResponse::Received { status: 200, body } => body,
+            CalloutResponse::Received { status: 504, .. } => {
+                return self.failed(now, format!("{} timed out (HTTP 504)", what(&pending)));
+            }
+            CalloutResponse::Received { status: 503, .. } => {
+                return self.failed(
+                    now,
+                    format!(
+                        "{} could not be reached or is overloaded (HTTP 503)",
+                        what(&pending)
+                    ),
+                );
+            }
             CalloutResponse::Received { status, .. } => {
                 return self.failed(now, format!("{} answered HTTP {status}", what(&pending)));
             }
             CalloutResponse::Failed => {
-                return self.failed(now, format!("{} unreachable or timed out", what(&pending)))
+                return self.failed(now, format!("{} reply cut off or not sent", what(&pending)))
             }
         };
         match pending {
