@@ -372,7 +372,7 @@ impl Config {
     /// Parses and checks the plugin JSON.
     pub fn from_json(bytes: &[u8]) -> Result<Config, ConfigError> {
         let raw: RawConfig =
-            serde_json::from_slice(bytes).map_err(|e| ConfigError::Json(e.to_string()))?;
+            crate::json::from_object(bytes).map_err(|e| ConfigError::Json(e.to_string()))?;
         Config::check(raw)
     }
 

@@ -367,7 +367,15 @@ impl Engine {
         let mut seen = BTreeSet::new();
         let mut names = Vec::new();
         for (name, _) in req.cookies() {
-            if name.starts_with(prefix.as_str()) && seen.insert(name) {
+            // Only names we could have minted (the state's base64url characters): a name with control
+            // characters or separators is not ours, and is never echoed back in a Set-Cookie.
+            let minted = name.strip_prefix(prefix.as_str()).is_some_and(|id| {
+                !id.is_empty()
+                    && id
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            });
+            if minted && seen.insert(name) {
                 names.push(name);
                 if names.len() >= MAX_LOGIN_COOKIES_READ {
                     break;

@@ -33,6 +33,7 @@ extern crate std;
 
 pub mod config;
 pub mod decision;
+pub mod json;
 pub mod oidc;
 pub mod policy;
 pub mod request;

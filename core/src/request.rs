@@ -207,21 +207,61 @@ pub fn split_query(path: &str) -> (&str, &str) {
     }
 }
 
-/// Parses one `Cookie` header value: `a=b; c=d`. Pairs without `=`, with an empty name, or that are not
-/// UTF-8 are skipped.
-pub fn parse_cookie_header(value: &[u8]) -> impl Iterator<Item = (&str, &str)> {
-    value.split(|&b| b == b';').filter_map(|pair| {
-        let eq = pair.iter().position(|&b| b == b'=')?;
-        let n = core::str::from_utf8(&pair[..eq]).ok()?.trim();
-        let v = core::str::from_utf8(&pair[eq + 1..])
-            .ok()?
-            .trim()
-            .trim_matches('"');
-        if n.is_empty() {
-            None
-        } else {
-            Some((n, v))
+/// One pair of a `Cookie` header, as bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CookiePair<'a> {
+    /// The name, trimmed of SP and HTAB (for a pair without `=`: the whole trimmed pair).
+    pub name: &'a [u8],
+    /// The value, trimmed of SP and HTAB; `None` for a pair without `=`.
+    pub value: Option<&'a [u8]>,
+    /// The whole pair, trimmed of SP and HTAB.
+    pub pair: &'a [u8],
+}
+
+/// Splits a `Cookie` header value on `;`. Names and values are trimmed of SP and HTAB only, as browsers
+/// and RFC 6265bis §5.6 do: any other byte (`\x0b`, a non-breaking space, …) is part of the name, so
+/// `\x0b_pc` is not our cookie. The one reading of the header: the parser below and the stripper of our
+/// cookies both use it, so they can never disagree about which cookie is which.
+pub fn cookie_pairs(value: &[u8]) -> impl Iterator<Item = CookiePair<'_>> {
+    value.split(|&b| b == b';').filter_map(|raw| {
+        let pair = trim_ows(raw);
+        if pair.is_empty() {
+            return None;
         }
+        Some(match pair.iter().position(|&b| b == b'=') {
+            Some(eq) => CookiePair {
+                name: trim_ows(&pair[..eq]),
+                value: Some(trim_ows(&pair[eq + 1..])),
+                pair,
+            },
+            None => CookiePair {
+                name: pair,
+                value: None,
+                pair,
+            },
+        })
+    })
+}
+
+/// Trims SP and HTAB (HTTP's optional whitespace), nothing else.
+fn trim_ows(b: &[u8]) -> &[u8] {
+    let ows = |c: &u8| *c == b' ' || *c == b'\t';
+    let start = b.iter().position(|c| !ows(c)).unwrap_or(b.len());
+    let end = b.iter().rposition(|c| !ows(c)).map_or(start, |e| e + 1);
+    &b[start..end]
+}
+
+/// Parses one `Cookie` header value: `a=b; c=d`. Pairs without `=`, with an empty name, or that are not
+/// UTF-8 are skipped; a value's surrounding double quotes are removed.
+pub fn parse_cookie_header(value: &[u8]) -> impl Iterator<Item = (&str, &str)> {
+    cookie_pairs(value).filter_map(|p| {
+        let n = core::str::from_utf8(p.name).ok()?;
+        let v = core::str::from_utf8(p.value?).ok()?;
+        let v = v
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap_or(v);
+        (!n.is_empty()).then_some((n, v))
     })
 }
 

@@ -106,7 +106,13 @@ pub fn error(
 pub fn login_required(realm: &str, login_url: &str) -> Decision {
     let extra = vec![h(
         "www-authenticate",
-        format!("Bearer realm=\"{}\"", realm.replace(['"', '\\'], "")),
+        format!(
+            "Bearer realm=\"{}\"",
+            realm
+                .chars()
+                .filter(|c| !c.is_control() && !matches!(c, '"' | '\\'))
+                .collect::<String>()
+        ),
     )];
     json(
         401,

@@ -1,7 +1,5 @@
 //! Regressions from the cargo-fuzz campaign (fuzz/RESULTS.md): one test per finding, with the
-//! minimised input. Each is `#[ignore]`d until its finding is fixed; run them with
-//! `cargo test -p portcullis-core --test fuzz_regressions -- --ignored`, and remove the `ignore` (and the
-//! matching `tolerate_known` guard in fuzz/) with the fix.
+//! minimised input (fuzz/regressions/<target>/). Each failed before its fix.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -31,7 +29,7 @@ fn our_cookie(n: &str) -> bool {
 /// authenticates (the reader trims Unicode whitespace) and is forwarded upstream unchanged (the
 /// stripper trims ASCII whitespace only), so the session cookie reaches the app.
 #[test]
-#[ignore = "F0 in fuzz/RESULTS.md: remove once fixed"]
+
 fn a_session_cookie_the_engine_reads_is_never_forwarded_whatever_its_whitespace() {
     let mut h = Harness::new();
     let mut b = Browser::default();
@@ -78,7 +76,7 @@ fn a_session_cookie_the_engine_reads_is_never_forwarded_whatever_its_whitespace(
 /// cookie named `<U+2000>__Host-pc` (tossed from a sibling subdomain) is not protected by them; read as
 /// `__Host-pc` it would fix a session on the victim. Cookie names are trimmed of SP/HTAB only.
 #[test]
-#[ignore = "F0 in fuzz/RESULTS.md: remove once fixed"]
+
 fn cookie_names_are_trimmed_of_ascii_space_and_tab_only() {
     for ws in UNICODE_WS {
         let v = format!("{ws}__Host-pc=attacker");
@@ -93,7 +91,7 @@ fn cookie_names_are_trimmed_of_ascii_space_and_tab_only() {
 /// `..` is resolved, so `/p//../public/` is public for us (`/public/`) while RFC 3986 / WHATWG (and an
 /// upstream that does not merge slashes) resolve it to `/p/public/`.
 #[test]
-#[ignore = "F1 in fuzz/RESULTS.md: remove once fixed"]
+
 fn an_empty_segment_before_dotdot_never_makes_a_path_public() {
     let input: &[u8] = b"/p//../public/";
     let p = std::str::from_utf8(input).unwrap();
@@ -110,7 +108,7 @@ fn an_empty_segment_before_dotdot_never_makes_a_path_public() {
 /// F2 (fuzz/regressions/engine_sequence/f2-authority-ctl-in-realm): control characters of `:authority`
 /// reach the `WWW-Authenticate` realm of the 401.
 #[test]
-#[ignore = "F2 in fuzz/RESULTS.md: remove once fixed"]
+
 fn the_401_realm_holds_no_control_characters() {
     let mut h = Harness::new();
     for authority in ["\0", "app.test\r\nset-cookie: x=y", "a\u{7f}b"] {
@@ -141,7 +139,7 @@ fn the_401_realm_holds_no_control_characters() {
 /// F2, second half (fuzz/regressions/engine_sequence/f2-cookie-name-ctl-in-set-cookie): stale login
 /// cookies are cleared by the names the client sent, control characters included.
 #[test]
-#[ignore = "F2 in fuzz/RESULTS.md: remove once fixed"]
+
 fn set_cookie_clears_hold_no_control_characters() {
     let mut h = Harness::new();
     // More pending attempts than `max_pending_logins` (5), so a new login clears the oldest too.
@@ -168,7 +166,7 @@ fn set_cookie_clears_hold_no_control_characters() {
 /// F4 (fuzz/regressions/token_response/f4-json-array): serde's derived `Deserialize` reads a struct
 /// from a JSON array too, so `["<id_token>"]` is a token response.
 #[test]
-#[ignore = "F4 in fuzz/RESULTS.md: remove once fixed"]
+
 fn a_token_response_is_a_json_object() {
     let input: &[u8] = b"[\"]\"]";
     assert!(parse_token_response(input).is_none());
@@ -178,7 +176,7 @@ fn a_token_response_is_a_json_object() {
 /// F5: a key whose pinned `alg` is not one it can verify is kept, so a set of only such keys is
 /// accepted instead of refused as `NoUsableKeys` (and replaces the loaded keys on refresh).
 #[test]
-#[ignore = "F5 in fuzz/RESULTS.md: remove once fixed"]
+
 fn a_key_set_without_a_usable_key_is_refused() {
     let mut idp = FakeIdp::new(ISSUER);
     let mut set: serde_json::Value = serde_json::from_str(&idp.jwks()).unwrap();
@@ -198,7 +196,7 @@ fn a_key_set_without_a_usable_key_is_refused() {
 /// unsigned number of seconds, saturating to 2^32 - 1 (year 2106), so a token with `"exp": -1` never
 /// expires.
 #[test]
-#[ignore = "F6 in fuzz/RESULTS.md: remove once fixed"]
+
 fn a_negative_expiry_has_passed() {
     let idp = FakeIdp::new(ISSUER);
     let mut claims = idp.claims("alice", "n");

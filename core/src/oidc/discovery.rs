@@ -69,7 +69,7 @@ pub fn parse_discovery(
     body: &[u8],
     expected_issuer: &str,
 ) -> Result<ProviderMetadata, DiscoveryError> {
-    let m: ProviderMetadata = serde_json::from_slice(body)
+    let m: ProviderMetadata = crate::json::from_object(body)
         .map_err(|e| DiscoveryError::Malformed(alloc::string::ToString::to_string(&e)))?;
     if m.issuer != expected_issuer {
         return Err(DiscoveryError::IssuerMismatch);

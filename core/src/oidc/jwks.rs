@@ -114,7 +114,7 @@ fn b64(s: Option<&String>) -> Option<Vec<u8>> {
 /// Parses a JWKS document. Keys for encryption (`use: enc`), private or symmetric keys (`kty: oct`),
 /// and key types we do not support are skipped; `x5c`/`x5u` are ignored.
 pub fn parse_jwks(body: &[u8]) -> Result<Jwks, JwksError> {
-    let raw: RawSet = serde_json::from_slice(body).map_err(|_| JwksError::Malformed)?;
+    let raw: RawSet = crate::json::from_object(body).map_err(|_| JwksError::Malformed)?;
     if raw.keys.len() > MAX_KEYS {
         return Err(JwksError::TooManyKeys);
     }
@@ -155,11 +155,15 @@ pub fn parse_jwks(body: &[u8]) -> Result<Jwks, JwksError> {
             },
             _ => continue,
         };
-        keys.push(Jwk {
+        let jwk = Jwk {
             kid: k.kid,
             alg: k.alg,
             material,
-        });
+        };
+        // A key pinned to an algorithm it cannot verify (`"alg": "ES256"` on an RSA key) is no key.
+        if Alg::ALL.iter().any(|a| jwk.fits(*a)) {
+            keys.push(jwk);
+        }
     }
     if keys.is_empty() {
         return Err(JwksError::NoUsableKeys);

@@ -84,7 +84,7 @@ pub struct TokenResponse {
 /// Parses a 200 token response; `None` if it is not one we can use.
 #[must_use]
 pub fn parse_token_response(body: &[u8]) -> Option<TokenResponse> {
-    let t: TokenResponse = serde_json::from_slice(body).ok()?;
+    let t: TokenResponse = crate::json::from_object(body).ok()?;
     if t.id_token.0.is_empty()
         || t.token_type
             .as_deref()
@@ -102,7 +102,7 @@ pub fn oauth_error_code(body: &[u8]) -> String {
     struct E {
         error: String,
     }
-    serde_json::from_slice::<E>(body)
+    crate::json::from_object::<E>(body)
         .map(|e| {
             e.error
                 .chars()

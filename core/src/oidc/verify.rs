@@ -85,7 +85,8 @@ pub fn verify_id_token(
         .decode(header_b64)
         .map_err(|_| IdTokenError::Malformed)?;
     let header: Header =
-        serde_json::from_slice(&header_json).map_err(|_| IdTokenError::Malformed)?;
+        crate::json::from_object(&header_json).map_err(|_| IdTokenError::Malformed)?;
+    let dates = Dates::of(token)?;
     if header.crit.is_some() {
         // RFC 7515 §4.1.11: we understand no extensions, so a token that requires one is refused.
         return Err(IdTokenError::Malformed);
@@ -133,7 +134,50 @@ pub fn verify_id_token(
         }
     }
     let claims = verified.ok_or(last)?;
-    check_claims(claims, exp)
+    check_claims(claims, &dates, exp)
+}
+
+/// `exp`, `iat` and `nbf` as we read them from the payload: NumericDates (RFC 7519 §2) must be
+/// non-negative numbers. jwt-simple reads `"exp": -1` as an unsigned number that saturates far in the
+/// future (a token that never expires), so the dates are checked here, on our own reading.
+struct Dates {
+    exp: Option<u64>,
+    iat: Option<u64>,
+    nbf: Option<u64>,
+}
+
+impl Dates {
+    fn of(token: &str) -> Result<Dates, IdTokenError> {
+        let payload = token.split('.').nth(1).unwrap_or("");
+        let json = URL_SAFE_NO_PAD
+            .decode(payload)
+            .map_err(|_| IdTokenError::Malformed)?;
+        let claims: serde_json::Map<String, serde_json::Value> =
+            crate::json::from_object(&json).map_err(|_| IdTokenError::Malformed)?;
+        let date = |name: &str| -> Result<Option<u64>, IdTokenError> {
+            match claims.get(name) {
+                None => Ok(None),
+                Some(v) => numeric_date(v).map(Some).ok_or(IdTokenError::Malformed),
+            }
+        };
+        Ok(Dates {
+            exp: date("exp")?,
+            iat: date("iat")?,
+            nbf: date("nbf")?,
+        })
+    }
+}
+
+/// A NumericDate: a non-negative integer, or a non-negative finite number (fractions dropped), below
+/// 2^53 (JSON's exact integers).
+fn numeric_date(v: &serde_json::Value) -> Option<u64> {
+    const MAX: u64 = 1 << 53;
+    if let Some(n) = v.as_u64() {
+        return (n < MAX).then_some(n);
+    }
+    let f = v.as_f64()?;
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    (0.0..9.0e15).contains(&f).then_some(f as u64)
 }
 
 fn options(exp: &Expectations<'_>) -> VerificationOptions {
@@ -197,6 +241,7 @@ fn verify_with(
 
 fn check_claims(
     c: JWTClaims<IdClaims>,
+    dates: &Dates,
     exp: &Expectations<'_>,
 ) -> Result<VerifiedIdToken, IdTokenError> {
     let now = exp.now.0;
@@ -218,16 +263,17 @@ fn check_claims(
         None if audiences.len() > 1 => return Err(IdTokenError::WrongAuthorizedParty),
         None => {}
     }
-    let expires = c.expires_at.ok_or(IdTokenError::ExpiryMissing)?.as_secs();
+    let expires = dates.exp.ok_or(IdTokenError::ExpiryMissing)?;
     if now >= expires.saturating_add(exp.leeway) {
         return Err(IdTokenError::Expired);
     }
-    let issued = c.issued_at.ok_or(IdTokenError::IssuedAtMissing)?.as_secs();
+    let issued = dates.iat.ok_or(IdTokenError::IssuedAtMissing)?;
     if issued > now.saturating_add(exp.leeway) {
         return Err(IdTokenError::IssuedInFuture);
     }
-    if c.invalid_before
-        .is_some_and(|nbf| nbf.as_secs() > now.saturating_add(exp.leeway))
+    if dates
+        .nbf
+        .is_some_and(|nbf| nbf > now.saturating_add(exp.leeway))
     {
         return Err(IdTokenError::IssuedInFuture);
     }

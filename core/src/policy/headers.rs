@@ -7,7 +7,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::decision::Header;
-use crate::request::RawHeader;
+use crate::request::{cookie_pairs, RawHeader};
 
 /// Headers Portcullis owns on the way upstream, lowercase with `-`.
 pub const IDENTITY_HEADERS: &[&str] = &[
@@ -72,38 +72,18 @@ pub fn strip_cookies(headers: &[RawHeader<'_>], is_ours: impl Fn(&str) -> bool) 
         .iter()
         .filter(|(n, _)| n.eq_ignore_ascii_case(b"cookie"))
     {
-        for pair in value.split(|&b| b == b';') {
-            let raw_name = pair
-                .iter()
-                .position(|&b| b == b'=')
-                .map_or(pair, |eq| &pair[..eq]);
-            let name = trim_ascii(raw_name);
-            if name.is_empty() {
-                continue;
-            }
-            if core::str::from_utf8(name).is_ok_and(&is_ours) {
+        for c in cookie_pairs(value) {
+            if c.value.is_some() && core::str::from_utf8(c.name).is_ok_and(&is_ours) {
                 removed = true;
             } else {
                 if !kept.is_empty() {
                     kept.extend_from_slice(b"; ");
                 }
-                kept.extend_from_slice(trim_ascii(pair));
+                kept.extend_from_slice(c.pair);
             }
         }
     }
     removed.then_some(kept)
-}
-
-fn trim_ascii(b: &[u8]) -> &[u8] {
-    let start = b
-        .iter()
-        .position(|c| !c.is_ascii_whitespace())
-        .unwrap_or(b.len());
-    let end = b
-        .iter()
-        .rposition(|c| !c.is_ascii_whitespace())
-        .map_or(start, |e| e + 1);
-    &b[start..end]
 }
 
 /// A header value safe to send: control characters (CR, LF, NUL, ...) dropped so an IdP claim can never

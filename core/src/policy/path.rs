@@ -3,7 +3,8 @@
 //! A request is only let through without authentication when its *normalized* path matches a public
 //! entry, so `/public/../admin`, `/public/%2e%2e/admin` or `/public//../admin` never count as public.
 //! Anything an upstream might read differently from us is refused outright (the path is then simply not
-//! public): encoded `/` or `\`, a raw `\`, `;` path parameters (`/public/..;/admin` is `/admin` to
+//! public): empty segments (`//`: `/p//../public/` is `/public/` to a reader that merges slashes and
+//! `/p/public/` to one that follows RFC 3986), encoded `/` or `\`, a raw `\`, `;` path parameters (`/public/..;/admin` is `/admin` to
 //! Tomcat), NUL and control characters, malformed escapes, double encoding (`%25`: an upstream that
 //! decodes twice reads `/public/%252e%252e/admin` as `/admin`), and escapes of bytes that are not valid
 //! UTF-8 once decoded (overlong forms such as `%c0%ae` for `.`, which lenient decoders turn into dots).
@@ -49,8 +50,13 @@ pub fn normalize_path(path: &str) -> Option<String> {
     if bytes.contains(&b'%') && core::str::from_utf8(&percent_decode_all(bytes)?).is_err() {
         return None;
     }
-    // 2. Resolve segments: empty and `.` dropped, `..` pops.
+    // 2. Resolve segments: `.` dropped, `..` pops. An empty segment (`//`) is refused: RFC 3986 and
+    //    WHATWG keep it as a segment (`/p//../public/` is `/p/public/` to them), Envoy's merge_slashes
+    //    and many apps drop it (`/public/`); a path two readers resolve differently is never public.
     let text = String::from_utf8(decoded).ok()?;
+    if text.contains("//") {
+        return None;
+    }
     let mut out: Vec<&str> = Vec::new();
     for seg in text.split('/') {
         match seg {
@@ -166,10 +172,10 @@ mod tests {
         for (raw, want) in [
             ("/", "/"),
             ("/a/b", "/a/b"),
-            ("/a//b", "/a/b"),
             ("/a/./b", "/a/b"),
             ("/a/../b", "/b"),
             ("/../../b", "/b"),
+            ("/a/b/../../..", "/"),
             ("/a/b/", "/a/b/"),
             ("/a/b/..", "/a/"),
             ("/%61%62c", "/abc"),
@@ -225,6 +231,10 @@ mod tests {
             "/a%zz",
             "/a%2",
             "/a%25",
+            "/a//b",
+            "//a",
+            "/p//../public/",
+            "/a/%2e%2e//b",
             "/a%252f",
             "/%c0%af",
             "/%c0%ae%c0%ae/",
@@ -243,7 +253,7 @@ mod tests {
         assert!(p.matches("/public/"));
         assert!(p.matches("/public/a/b.css"));
         assert!(p.matches("/healthz"));
-        assert!(p.matches("//public//x"));
+        assert!(!p.matches("//public//x"), "empty segments are never public");
         for not_public in [
             "/public",
             "/healthz/",
