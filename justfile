@@ -43,3 +43,9 @@ bench *args: (setup "rust" "wasm-opt" "envoy" "node" "bench") wasm
 # Regenerate envoy/envoy.yaml from tests/lib/envoy-config.mjs
 envoy-yaml:
     cd tests && node lib/envoy-yaml.mjs > ../envoy/envoy.yaml
+
+# `just fuzz` runs every target 60 s, `just fuzz 5` is the CI smoke, `just fuzz 600 jwt path` picks
+# targets; prints executions, exec/s and coverage per target and exits non-zero on a crash (fuzz/run.sh).
+# Coverage-guided fuzzing of the core on the stable toolchain (installs cargo-fuzz 0.13.2 if missing)
+fuzz *args:
+    fuzz/run.sh {{args}}
