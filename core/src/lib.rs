@@ -13,7 +13,8 @@
 //! root timer:   refresher.handle_timeout(config, now) -> Option<(Callout, RefreshPending)>
 //!               send it; refresher.handle_callout_response(..) -> Updated(provider) | Next(..) | Failed
 //!               on Updated: engine = Rc::new(engine.with_provider(provider))
-//! per request:  engine.handle_request(&Request::from_headers(&headers), now, rng, &mut cache)
+//! per request:  headers = request::parse_header_map(&bytes)   (raw bytes: values need not be UTF-8)
+//!               engine.handle_request(&Request::from_headers(&headers), now, rng, &mut cache)
 //!                 Forward  -> apply request edits, continue upstream
 //!                 Respond  -> send the local response, do not forward
 //!                 Callout  -> pause, send, then engine.handle_callout_response(pending, reply, now, rng)
