@@ -106,41 +106,31 @@ fn a_session_is_bound_to_its_client_id_unless_sharing_is_configured() {
         "login_completed"
     );
     let provider = h.engine.provider().unwrap().clone();
-    let api = [("accept", "application/json")];
-    // Same issuer, same key ring, another client id: not its session.
-    let mut other = base_config();
-    merge(&mut other, &json!({"client_id": "other-app"}));
-    h.engine = Engine::from_json(other.to_string().as_bytes())
-        .unwrap()
-        .with_provider(provider.clone());
-    h.cache = portcullis_core::SessionCache::new(64);
+    // The session of client `app` (issuer ISSUER), presented to deployments sharing its key ring.
+    let mut verdict = |patch: Value| {
+        let mut cfg = base_config();
+        merge(&mut cfg, &patch);
+        h.engine = Engine::from_json(cfg.to_string().as_bytes())
+            .unwrap()
+            .with_provider(provider.clone());
+        h.cache = portcullis_core::SessionCache::new(64);
+        reason_code(&h.send("GET", "/x", &[("accept", "application/json")], Some(&b)))
+    };
+    assert_eq!(verdict(json!({})), "authenticated", "the control");
     assert_eq!(
-        reason_code(&h.send("GET", "/x", &api, Some(&b))),
-        "login_required"
+        verdict(json!({"client_id": "other-app"})),
+        "login_required",
+        "another client id"
     );
-    // The same deployment configured to accept sessions of `app`: accepted.
-    merge(
-        &mut other,
-        &json!({"cookie": {"accept_client_ids": ["app"]}}),
-    );
-    h.engine = Engine::from_json(other.to_string().as_bytes())
-        .unwrap()
-        .with_provider(provider.clone());
-    h.cache = portcullis_core::SessionCache::new(64);
     assert_eq!(
-        reason_code(&h.send("GET", "/x", &api, Some(&b))),
-        "authenticated"
+        verdict(json!({"client_id": "other-app", "cookie": {"accept_client_ids": ["app"]}})),
+        "authenticated",
+        "another client id configured to accept app's sessions"
     );
-    // Another issuer with the same client id and keys: not its session either.
-    let mut foreign = base_config();
-    merge(&mut foreign, &json!({"issuer": "https://other-idp.test"}));
-    h.engine = Engine::from_json(foreign.to_string().as_bytes())
-        .unwrap()
-        .with_provider(provider);
-    h.cache = portcullis_core::SessionCache::new(64);
     assert_eq!(
-        reason_code(&h.send("GET", "/x", &api, Some(&b))),
-        "login_required"
+        verdict(json!({"issuer": "https://other-idp.test"})),
+        "login_required",
+        "another issuer, same client id"
     );
 }
 
