@@ -59,6 +59,17 @@ pub fn normalize_path(path: &str) -> Option<String> {
     }
     let mut out: Vec<&str> = Vec::new();
     for seg in text.split('/') {
+        // A Windows drive letter (`c:`, `x|`): WHATWG keeps it where `..` would pop it for a file URL,
+        // and the `url` crate (an upstream's parser) does so for http too: `/x|/../healthz`.
+        let b = seg.as_bytes();
+        let drive = |rest: &[u8]| {
+            matches!(rest, b":" | b"|")
+                || rest.eq_ignore_ascii_case(b"%3a")
+                || rest.eq_ignore_ascii_case(b"%7c")
+        };
+        if b.first().is_some_and(u8::is_ascii_alphabetic) && drive(&b[1..]) {
+            return None;
+        }
         match seg {
             "" | "." => {}
             ".." => {
@@ -234,6 +245,9 @@ mod tests {
             "/a//b",
             "//a",
             "/p//../public/",
+            "/x|/../healthz",
+            "/c:/../public/x",
+            "/public/C%3A/x",
             "/a/%2e%2e//b",
             "/a%252f",
             "/%c0%af",
