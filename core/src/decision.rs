@@ -263,6 +263,13 @@ impl Reason {
     /// `label` is the method and the path *without* its query (codes and states live there).
     #[must_use]
     pub fn log_line(self, status: u16, label: &str) -> Option<String> {
+        // The label is client-controlled: control characters would forge or corrupt log lines, and the
+        // length is capped.
+        let label: String = label
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(256)
+            .collect();
         self.is_failure()
             .then(|| alloc::format!("{status} {} {label}", self.code()))
     }
@@ -364,5 +371,24 @@ impl Decision {
             Decision::Forward { reason, .. } | Decision::Respond { reason, .. } => Some(*reason),
             Decision::Callout { .. } => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_lines_drop_control_characters_and_stay_short() {
+        let line = Reason::StateMismatch
+            .log_line(403, "GET /x\x1b[31m\u{85}y")
+            .unwrap_or_default();
+        assert_eq!(line, "403 state_mismatch GET /x[31my");
+        let long = alloc::format!("GET /{}", "a".repeat(10_000));
+        let line = Reason::StateMismatch
+            .log_line(403, &long)
+            .unwrap_or_default();
+        assert!(line.len() < 300, "{}", line.len());
+        assert_eq!(Reason::Authenticated.log_line(200, "GET /"), None);
     }
 }
