@@ -105,7 +105,8 @@ fn already_normal(p: &str) -> bool {
     let mut prev_slash = false;
     for (i, &c) in b.iter().enumerate() {
         match c {
-            b'%' | b'\\' | b';' => return false,
+            // `:` and `|` may form a drive-letter segment, which normalize_path refuses.
+            b'%' | b'\\' | b';' | b':' | b'|' => return false,
             c if c <= b' ' || c == 0x7f || c >= 0x80 => return false,
             b'/' if prev_slash => return false,
             b'.' if prev_slash => {
@@ -208,6 +209,9 @@ mod tests {
             "/.well-known/x",
             "/a..b/c",
             "/a/.x",
+            "/public/a|",
+            "/public/c:",
+            "/x:y/z",
             "/a//b",
             "/a/./b",
             "/a/../b",
@@ -285,6 +289,8 @@ mod tests {
             "/public/%c0%ae%c0%ae/admin",
             "/public/%e0%80%ae/admin",
             "/public/%ff/x",
+            "/public/a|",
+            "/public/c:",
             "/admin",
         ] {
             assert!(!p.matches(not_public), "{not_public}");
