@@ -219,6 +219,30 @@ fn a_negative_expiry_has_passed() {
     }
 }
 
+/// F7 (fuzz/regressions/path/f7-fast-path-drive-letter), introduced with the drive-letter rule
+/// (e909de7): `PublicPaths::matches` takes its allocation-free fast path (`already_normal`) for
+/// `/public/a|`, which it therefore calls public, while `normalize_path` refuses the `a|` segment.
+/// The two readings must agree (the fast path must leave drive-letter segments to the slow one).
+#[test]
+fn the_fast_path_agrees_with_normalization_on_drive_letters() {
+    let input: &[u8] = b"/public/a|";
+    let public = PublicPaths::new(&["/public/*".to_string()]);
+    for p in [
+        std::str::from_utf8(input).unwrap(),
+        "/public/c:",
+        "/public/x/C%3a",
+        "/public/b|/y",
+    ] {
+        let via_normalized = normalize_path(p).is_some_and(|n| n.starts_with("/public/"));
+        assert_eq!(
+            public.matches(p),
+            via_normalized,
+            "{p:?} (normalized {:?})",
+            normalize_path(p)
+        );
+    }
+}
+
 fn idp_jwks() -> String {
     FakeIdp::new(ISSUER).jwks()
 }
