@@ -19,6 +19,15 @@ use crate::request::{percent_decode_bytes, AbsoluteUrl};
 /// our strict parser and by WHATWG's) whose host and port an allowlist entry admits (see [`host_allowed`]).
 #[must_use]
 pub fn validate_redirect(target: &str, allowed_domains: &[String]) -> Option<String> {
+    // No control character anywhere, C1 (U+0080..U+009F) included, as written or percent-decoded.
+    let decoded = percent_decode_bytes(target.as_bytes(), false)?;
+    if target.chars().any(char::is_control)
+        || String::from_utf8_lossy(&decoded)
+            .chars()
+            .any(char::is_control)
+    {
+        return None;
+    }
     if target.starts_with('/') {
         // The path part must be safe as written and decoded; the query may hold encoded spaces, but no
         // control characters once decoded (CR/LF header splitting downstream).
@@ -138,6 +147,9 @@ mod tests {
             "/\r\n/evil.com",
             "/%0d%0aSet-Cookie:x=y",
             "/x?q=%0d%0aSet-Cookie:x=y",
+            "/x?q=a\u{9e}b",
+            "/x?q=a%C2%9Eb",
+            "/a\u{85}b",
             "/%20/evil.com",
             "/ /evil.com",
             "/%",
