@@ -513,9 +513,17 @@ impl<'w> Run<'w> {
                         .find(|(c, _, _)| *c == code)
                         .cloned();
                     let idp = self.idp();
-                    if let Some((_, user, nonce)) = grant {
-                        idp.id_token_override = Some(sign_ed(&idp.claims(&user, &nonce)));
-                    }
+                    // A code we did not see issued (the fuzzer can spell one): the IdP's last nonce.
+                    let (user, nonce) = grant.map_or_else(
+                        || {
+                            (
+                                "alice".to_string(),
+                                idp.last_nonce.clone().unwrap_or_default(),
+                            )
+                        },
+                        |(_, user, nonce)| (user, nonce),
+                    );
+                    idp.id_token_override = Some(sign_ed(&idp.claims(&user, &nonce)));
                     let (s, b) = idp.token(&callout.body, auth.as_deref());
                     idp.id_token_override = None;
                     (Some(s), b.into_bytes(), s == 200)
@@ -947,7 +955,9 @@ impl<'w> Run<'w> {
         if let (Ok(Some(state)), Some(nonce)) =
             (query_param(q, "state"), self.idp().last_nonce.clone())
         {
-            let back_q = back.split_once('?').map_or("", |(_, q)| q);
+            // The IdP appends its parameters to the redirect URI, which holds the request's authority
+            // (any bytes, `?` included): they follow the last `?`.
+            let back_q = back.rsplit_once('?').map_or("", |(_, q)| q);
             if let Ok(Some(code)) = query_param(back_q, "code") {
                 self.natural_codes
                     .push((code, user.to_string(), nonce.clone()));
