@@ -11,6 +11,7 @@ use portcullis_core::oidc::verify::{verify_id_token, Expectations};
 use portcullis_core::oidc::Alg;
 use portcullis_core::policy::headers::strip_cookies;
 use portcullis_core::policy::path::{normalize_path, PublicPaths};
+use portcullis_core::policy::redirect::validate_redirect;
 use portcullis_core::request::{parse_cookie_header, RawHeader};
 use portcullis_core::testkit::FakeIdp;
 use portcullis_core::{Decision, Request, UnixTime};
@@ -241,6 +242,29 @@ fn the_fast_path_agrees_with_normalization_on_drive_letters() {
             normalize_path(p)
         );
     }
+}
+
+/// F8 (fuzz/regressions/redirect/f8-c1-control-accepted,
+/// fuzz/regressions/engine_sequence/f8-c1-control-in-location): `validate_redirect` refused control
+/// bytes below 0x20 and 0x7f only, so a C1 control character (U+0080–U+009F, two bytes in UTF-8) passed
+/// and `sign_out?rd=/a%C2%9E` answered `Location: /a\u{9e}`.
+#[test]
+fn redirect_targets_hold_no_control_character_of_any_kind() {
+    let input: &[u8] = b"/a\xc2\x9e";
+    let allow = vec![".example.com".to_string()];
+    for t in [
+        std::str::from_utf8(input).unwrap(),
+        "/a\u{85}b",
+        "/a%C2%9E",
+        "/x?q=%C2%85",
+        "https://app.example.com/\u{9f}",
+    ] {
+        assert_eq!(validate_redirect(t, &allow), None, "{t:?}");
+    }
+    let mut h = Harness::new();
+    let d = h.send("GET", "/oauth2/sign_out?rd=/a%C2%9E", &[], None);
+    let loc = location(&d);
+    assert!(!loc.chars().any(char::is_control), "Location {loc:?}");
 }
 
 fn idp_jwks() -> String {

@@ -126,10 +126,17 @@ pub fn allowlist_admits(u: &url::Url) -> bool {
     (sub_of_example && u.port().is_none()) || (host == "exact.org" && u.port() == Some(8443))
 }
 
-/// True if any byte is a control character, whitespace or a backslash.
+/// True if the bytes hold an ASCII control character, ASCII whitespace or a backslash, or (read as
+/// UTF-8) any other control character, such as the C1 controls U+0080–U+009F (finding F8).
 #[must_use]
 pub fn has_ctl_ws_backslash(b: &[u8]) -> bool {
-    b.iter().any(|&c| c <= b' ' || c == 0x7f || c == b'\\')
+    b.iter().any(|&c| c <= b' ' || c == 0x7f || c == b'\\') || has_control(b)
+}
+
+/// True if the bytes, read as UTF-8, hold a control character (ASCII or not).
+#[must_use]
+pub fn has_control(b: &[u8]) -> bool {
+    String::from_utf8_lossy(b).chars().any(char::is_control)
 }
 
 /// Findings written up in `fuzz/RESULTS.md` that the core has not fixed yet are tolerated (the input is
