@@ -10,14 +10,17 @@
 //!
 //! ## The driving loop (every host: the Envoy filter, host-shim, the tests)
 //! ```text
-//! root timer:   refresher.handle_timeout(config, now) -> Option<(Callout, RefreshPending)>
-//!               send it; refresher.handle_callout_response(..) -> Updated(provider) | Next(..) | Failed
-//!               on Updated: engine = Rc::new(engine.with_provider(provider))
+//! setup:        engine = Engine::from_json(config)?; vm = engine.new_vm()   (one VmState per VM)
+//! root timer:   for (callout, p) in engine.handle_timeout(now, &mut vm): send it;
+//!               on its reply: step = engine.handle_root_response(p, reply, now, &mut vm)
+//!                 log step.log; send step.next if any        (keys land in vm: install nothing)
+//!               engine.poll_timeout(&vm) says when the next one is due
 //! per request:  headers = request::parse_header_map(&bytes)   (raw bytes: values need not be UTF-8)
-//!               engine.handle_request(&Request::from_headers(&headers), now, rng, &mut cache)
+//!               engine.handle_request(&Request::from_headers(&headers), now, rng, &mut vm)
 //!                 Forward  -> apply request edits, continue upstream
 //!                 Respond  -> send the local response, do not forward
-//!                 Callout  -> pause, send, then engine.handle_callout_response(pending, reply, now, rng)
+//!                 Callout  -> pause, send, then engine.handle_callout_response(pending, reply, now,
+//!                             rng, &mut vm) -> the next Decision
 //! ```
 //!
 //! Sessions, PKCE, configuration and policy are `no_std` + `alloc` (build with
@@ -43,20 +46,30 @@ pub mod session;
 pub mod time;
 
 #[cfg(feature = "oidc")]
+mod auth;
+#[cfg(feature = "oidc")]
+pub mod endpoints;
+#[cfg(feature = "oidc")]
 pub mod engine;
+#[cfg(feature = "oidc")]
+mod identity;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+#[cfg(feature = "oidc")]
+pub mod vm;
 
 pub use config::{Config, ConfigError};
 pub use decision::{Callout, CalloutReply, CalloutResponse, Decision, Header, HeaderEdits, Reason};
 #[cfg(feature = "oidc")]
-pub use engine::{Engine, Outcome, Pending};
+pub use engine::{Engine, LogLine, Pending, RootPending, RootStep};
 #[cfg(feature = "oidc")]
-pub use oidc::refresh::{Provider, RefreshOutcome, RefreshPending, Refresher};
+pub use oidc::refresh::Provider;
 pub use oidc::IdTokenError;
 pub use request::Request;
 pub use session::cache::SessionCache;
 pub use time::UnixTime;
+#[cfg(feature = "oidc")]
+pub use vm::VmState;
 
 /// Without the `oidc` feature no flow waits on a callout, so there is no pending state.
 #[cfg(not(feature = "oidc"))]

@@ -123,7 +123,7 @@ fn the_401_realm_holds_no_control_characters() {
             &Request::from_headers(&headers),
             h.now,
             &mut h.rng,
-            &mut h.cache,
+            &mut h.vm,
         );
         let Decision::Respond { headers, .. } = &d else {
             panic!("{d:?}")

@@ -5,7 +5,6 @@
 mod common;
 
 use common::*;
-use portcullis_core::Engine;
 use serde_json::{json, Value};
 
 /// Signs in `user` with `claims` patched into the ID token, then returns the identity headers of a
@@ -105,15 +104,11 @@ fn a_session_is_bound_to_its_client_id_unless_sharing_is_configured() {
         reason_code(&h.login(&mut b, "/", "alice")),
         "login_completed"
     );
-    let provider = h.engine.provider().unwrap().clone();
     // The session of client `app` (issuer ISSUER), presented to deployments sharing its key ring.
     let mut verdict = |patch: Value| {
         let mut cfg = base_config();
         merge(&mut cfg, &patch);
-        h.engine = Engine::from_json(cfg.to_string().as_bytes())
-            .unwrap()
-            .with_provider(provider.clone());
-        h.cache = portcullis_core::SessionCache::new(64);
+        h.reconfigure_without_keys(&cfg);
         reason_code(&h.send("GET", "/x", &[("accept", "application/json")], Some(&b)))
     };
     assert_eq!(verdict(json!({})), "authenticated", "the control");
@@ -158,7 +153,7 @@ fn non_utf8_pseudo_headers_are_a_400_and_other_bytes_pass() {
     ];
     let d = h
         .engine
-        .handle_request(&Request::from_headers(&ok), h.now, &mut h.rng, &mut h.cache);
+        .handle_request(&Request::from_headers(&ok), h.now, &mut h.rng, &mut h.vm);
     let Decision::Forward { request, .. } = &d else {
         panic!("expected Forward, got {d:?}")
     };
@@ -183,12 +178,9 @@ fn non_utf8_pseudo_headers_are_a_400_and_other_bytes_pass() {
             (b":authority", b"\xff"),
         ],
     ] {
-        let d = h.engine.handle_request(
-            &Request::from_headers(&bad),
-            h.now,
-            &mut h.rng,
-            &mut h.cache,
-        );
+        let d = h
+            .engine
+            .handle_request(&Request::from_headers(&bad), h.now, &mut h.rng, &mut h.vm);
         assert_eq!((status(&d), reason_code(&d)), (400, "request_malformed"));
     }
 }

@@ -134,14 +134,17 @@ fn protected_routes_are_never_forwarded_without_a_valid_session() {
             raw.push(hostile[(rng.next_u32() as usize) % hostile.len()]);
         }
         let req = Request::from_headers(&raw);
-        let d = h
-            .engine
-            .handle_request(&req, h.now, &mut h.rng, &mut h.cache);
+        let d = h.engine.handle_request(&req, h.now, &mut h.rng, &mut h.vm);
         let Decision::Forward { .. } = &d else {
             continue;
         };
 
-        let public = h.engine.config().public_paths.matches(req.path_only());
+        let public = h
+            .engine
+            .config()
+            .policy
+            .public_paths
+            .matches(req.path_only());
         let session_ok =
             session_value.as_deref() == Some(valid.as_str()) && h.now.0 < issued.0 + 3600;
         assert!(

@@ -7,7 +7,7 @@ use common::*;
 use portcullis_core::oidc::pkce::challenge_s256;
 use portcullis_core::session::keyring::Purpose;
 use portcullis_core::session::LoginState;
-use portcullis_core::{Decision, Engine, Request, SessionCache};
+use portcullis_core::{Decision, Request};
 use serde_json::json;
 
 #[test]
@@ -111,7 +111,7 @@ fn login_completes_restores_the_original_url_and_forwards_identity() {
         &Request::from_headers(&portcullis_core::request::raw_headers(&sent)),
         h.now,
         &mut h.rng,
-        &mut h.cache,
+        &mut h.vm,
     );
     assert_eq!(reason_code(&d), "authenticated");
     let up = upstream_headers(&d, &sent);
@@ -167,7 +167,7 @@ fn access_token_is_forwarded_only_when_enabled() {
         &Request::from_headers(&portcullis_core::request::raw_headers(&sent)),
         h.now,
         &mut h.rng,
-        &mut h.cache,
+        &mut h.vm,
     );
     let up = upstream_headers(&d, &sent);
     assert!(get_header(&up, "x-forwarded-access-token")
@@ -209,7 +209,7 @@ fn identity_headers_spoofed_by_the_client_are_removed_in_every_spelling() {
         &Request::from_headers(&portcullis_core::request::raw_headers(&sent)),
         h.now,
         &mut h.rng,
-        &mut h.cache,
+        &mut h.vm,
     );
     let up = upstream_headers(&d, &sent);
     assert!(
@@ -230,7 +230,7 @@ fn identity_headers_spoofed_by_the_client_are_removed_in_every_spelling() {
         &Request::from_headers(&portcullis_core::request::raw_headers(&public)),
         h.now,
         &mut h.rng,
-        &mut h.cache,
+        &mut h.vm,
     );
     assert_eq!(reason_code(&d), "public_path");
     let up = upstream_headers(&d, &public);
@@ -534,9 +534,7 @@ fn client_secret_post_and_public_clients_exchange_codes() {
     let mut cfg = base_config();
     cfg.as_object_mut().unwrap().remove("client_secret");
     let mut h = Harness::with(json!({}));
-    h.engine = Engine::from_json(cfg.to_string().as_bytes())
-        .unwrap()
-        .with_provider(h.engine.provider().unwrap().clone());
+    h.reconfigure(&cfg);
     let mut b = Browser::default();
     assert_eq!(
         reason_code(&h.login(&mut b, "/", "alice")),
@@ -689,7 +687,7 @@ fn failing_randomness_mints_nothing() {
         }
     }
     impl rand_core::CryptoRng for Broken {}
-    let h = Harness::new();
+    let mut h = Harness::new();
     let sent = vec![
         (":method".to_string(), "GET".to_string()),
         (":path".to_string(), "/".to_string()),
@@ -698,7 +696,7 @@ fn failing_randomness_mints_nothing() {
         &Request::from_headers(&portcullis_core::request::raw_headers(&sent)),
         h.now,
         &mut Broken,
-        &mut SessionCache::new(1),
+        &mut h.vm,
     );
     assert_eq!(
         (status(&d), reason_code(&d)),

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use portcullis_core::session::keyring::Purpose;
 use portcullis_core::session::Session;
-use portcullis_core::{Decision, Engine, Request, SessionCache};
+use portcullis_core::{Decision, Engine, Request};
 use serde_json::json;
 
 fn signed_in(h: &mut Harness) -> Browser {
@@ -115,14 +115,14 @@ fn expired_sessions_are_not_accepted_even_from_the_cache() {
     let mut h = Harness::with(json!({"cookie": {"session_ttl_seconds": 100}}));
     let b = signed_in(&mut h);
     assert_eq!(visit(&mut h, &b), "authenticated");
-    assert_eq!(h.cache.len(), 1, "opened once, cached");
+    assert_eq!(h.vm.cached_sessions(), 1, "opened once, cached");
     h.advance(99);
     assert_eq!(visit(&mut h, &b), "authenticated");
     h.advance(1);
     assert_eq!(visit(&mut h, &b), "login_started");
-    assert_eq!(h.cache.len(), 0, "expired entry evicted");
+    assert_eq!(h.vm.cached_sessions(), 0, "expired entry evicted");
     // Without the cache, too.
-    let mut fresh = SessionCache::new(0);
+    h.vm.clear_session_cache();
     let sent = vec![
         (":method".to_string(), "GET".to_string()),
         (":path".to_string(), "/".to_string()),
@@ -135,7 +135,7 @@ fn expired_sessions_are_not_accepted_even_from_the_cache() {
         &Request::from_headers(&portcullis_core::request::raw_headers(&sent)),
         h.now,
         &mut h.rng,
-        &mut fresh,
+        &mut h.vm,
     );
     assert_eq!(reason_code(&d), "login_started");
 }
@@ -158,7 +158,7 @@ fn every_worker_and_replica_with_the_key_ring_opens_the_cookie() {
         &Request::from_headers(&portcullis_core::request::raw_headers(&sent)),
         h.now,
         &mut h.rng,
-        &mut SessionCache::new(8),
+        &mut other.new_vm(),
     );
     assert_eq!(
         reason_code(&d),

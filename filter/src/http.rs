@@ -99,15 +99,24 @@ impl Http {
         reply: CalloutReply,
     ) -> (Rc<Engine>, Decision) {
         let now = self.vm.now().unwrap_or_default();
-        let outcome = engine.handle_callout_response(pending, reply.as_response(), now, &mut OsRng);
-        let engine = match outcome.provider {
-            Some(p) => {
-                self.vm.install(p.clone());
-                Rc::new(engine.with_provider(p))
-            }
-            None => engine,
+        let decision = match self.vm.state.try_borrow_mut() {
+            Ok(mut state) => engine.handle_callout_response(
+                pending,
+                reply.as_response(),
+                now,
+                &mut OsRng,
+                &mut state,
+            ),
+            // Unreachable (one thread per VM, no callback re-enters), but never a panic.
+            Err(_) => engine.handle_callout_response(
+                pending,
+                reply.as_response(),
+                now,
+                &mut OsRng,
+                &mut engine.new_vm(),
+            ),
         };
-        (engine, outcome.decision)
+        (engine, decision)
     }
 
     fn fail(&self, status: u16, what: &str, s: Status) -> Action {
@@ -165,14 +174,10 @@ impl HttpContext for Http {
             Err(s) => return self.fail(500, "cannot read the clock", s),
         };
         let req = Request::from_headers(&headers);
-        let decision = match self.vm.cache.try_borrow_mut() {
-            Ok(mut cache) => engine.handle_request(&req, now, &mut OsRng, &mut cache),
-            Err(_) => engine.handle_request(
-                &req,
-                now,
-                &mut OsRng,
-                &mut portcullis_core::SessionCache::new(0),
-            ),
+        let decision = match self.vm.state.try_borrow_mut() {
+            Ok(mut state) => engine.handle_request(&req, now, &mut OsRng, &mut state),
+            // Unreachable (one thread per VM, no callback re-enters), but never a panic.
+            Err(_) => engine.handle_request(&req, now, &mut OsRng, &mut engine.new_vm()),
         };
         if !matches!(decision, Decision::Forward { .. }) {
             // Only local answers and callouts may log; forwarded requests skip the allocation.

@@ -3,12 +3,9 @@
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::Duration;
 
-use portcullis_core::{
-    Engine, Provider, RefreshOutcome, RefreshPending, Refresher, SessionCache, UnixTime,
-};
+use portcullis_core::{Engine, RootPending, UnixTime, VmState};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::Status;
 use proxy_wasm::types::{ContextType, LogLevel};
@@ -27,8 +24,8 @@ const MAX_CONFIG_BYTES: usize = 1 << 20;
 pub struct Vm {
     /// The current engine snapshot; `None` until a valid configuration arrives.
     pub engine: RefCell<Option<Rc<Engine>>>,
-    /// Opened sessions, keyed by exact cookie value.
-    pub cache: RefCell<SessionCache>,
+    /// The core's per-VM state (session cache, issuers' keys, refresh schedule): only the core changes it.
+    pub state: RefCell<VmState>,
     /// The clock as read at the last tick. The core works in whole seconds and ticks come every second,
     /// so requests read this instead of making a host call each.
     clock: Cell<Option<UnixTime>>,
@@ -37,15 +34,6 @@ pub struct Vm {
 }
 
 impl Vm {
-    /// Installs a newer provider snapshot (from the refresher or an on-demand JWKS refetch).
-    pub fn install(&self, provider: Arc<Provider>) {
-        if let Ok(mut slot) = self.engine.try_borrow_mut() {
-            if let Some(engine) = slot.as_ref() {
-                *slot = Some(Rc::new(engine.with_provider(provider)));
-            }
-        }
-    }
-
     /// The current time: the last tick's reading, or the host clock before the first tick.
     pub fn now(&self) -> Result<UnixTime, Status> {
         match self.clock.get() {
@@ -85,8 +73,7 @@ impl Vm {
 /// The root context.
 pub struct Root {
     vm: Rc<Vm>,
-    refresher: Refresher,
-    in_flight: BTreeMap<u32, RefreshPending>,
+    in_flight: BTreeMap<u32, RootPending>,
     ready_tick: bool,
 }
 
@@ -96,11 +83,10 @@ impl Root {
         Root {
             vm: Rc::new(Vm {
                 engine: RefCell::new(None),
-                cache: RefCell::new(SessionCache::new(0)),
+                state: RefCell::new(VmState::default()),
                 metrics: RefCell::new(BTreeMap::new()),
                 clock: Cell::new(None),
             }),
-            refresher: Refresher::new(),
             in_flight: BTreeMap::new(),
             ready_tick: false,
         }
@@ -110,7 +96,7 @@ impl Root {
         self.vm.engine.try_borrow().ok().and_then(|e| e.clone())
     }
 
-    fn send(&mut self, callout: portcullis_core::Callout, pending: RefreshPending) {
+    fn send(&mut self, callout: portcullis_core::Callout, pending: RootPending) {
         match host::dispatch(&callout) {
             Ok(token) => {
                 self.in_flight.insert(token, pending);
@@ -128,26 +114,25 @@ impl Root {
         }
     }
 
-    fn finish(&mut self, pending: RefreshPending, reply: CalloutReply) {
+    fn finish(&mut self, pending: RootPending, reply: CalloutReply) {
         let (Some(engine), Ok(now)) = (self.engine(), host::now()) else {
             return;
         };
-        match self.refresher.handle_callout_response(
-            engine.config(),
-            pending,
-            reply.as_response(),
-            now,
-        ) {
-            RefreshOutcome::Updated(provider) => {
-                if engine.provider().is_none() {
-                    host::log(LogLevel::Info, "identity provider metadata and keys loaded");
-                }
-                self.vm.install(provider);
-            }
-            RefreshOutcome::Next(callout, pending) => self.send(callout, pending),
-            RefreshOutcome::Failed(msg) => {
-                host::log(LogLevel::Warn, &format!("provider refresh failed: {msg}"))
-            }
+        let Ok(mut state) = self.vm.state.try_borrow_mut() else {
+            return;
+        };
+        let step = engine.handle_root_response(pending, reply.as_response(), now, &mut state);
+        drop(state);
+        if let Some(line) = step.log {
+            let level = if line.warn {
+                LogLevel::Warn
+            } else {
+                LogLevel::Info
+            };
+            host::log(level, &line.text);
+        }
+        if let Some((callout, pending)) = step.next {
+            self.send(callout, pending);
         }
     }
 }
@@ -171,13 +156,12 @@ impl RootContext for Root {
         let bytes = host::plugin_configuration(MAX_CONFIG_BYTES).unwrap_or_default();
         match Engine::from_json(&bytes) {
             Ok(engine) => {
-                if let Ok(mut c) = self.vm.cache.try_borrow_mut() {
-                    *c = SessionCache::new(engine.config().session_cache_size);
+                if let Ok(mut state) = self.vm.state.try_borrow_mut() {
+                    *state = engine.new_vm();
                 }
                 if let Ok(mut slot) = self.vm.engine.try_borrow_mut() {
                     *slot = Some(Rc::new(engine));
                 }
-                self.refresher = Refresher::new();
                 self.in_flight.clear();
                 self.ready_tick = false;
                 host::set_tick_period(TICK_UNTIL_READY);
@@ -200,11 +184,17 @@ impl RootContext for Root {
         let (Some(engine), Ok(now)) = (self.engine(), host::now()) else {
             return;
         };
-        if self.refresher.is_ready() && !self.ready_tick {
-            self.ready_tick = true;
-            host::set_tick_period(TICK_READY);
-        }
-        if let Some((callout, pending)) = self.refresher.handle_timeout(engine.config(), now) {
+        let due = match self.vm.state.try_borrow_mut() {
+            Ok(mut state) => {
+                if state.is_ready() && !self.ready_tick {
+                    self.ready_tick = true;
+                    host::set_tick_period(TICK_READY);
+                }
+                engine.handle_timeout(now, &mut state)
+            }
+            Err(_) => Vec::new(),
+        };
+        for (callout, pending) in due {
             self.send(callout, pending);
         }
     }

@@ -15,7 +15,7 @@ use portcullis_core::config::ClientAuth;
 use portcullis_core::policy::path::normalize_path;
 use portcullis_core::policy::redirect::validate_redirect;
 use portcullis_core::request::{AbsoluteUrl, Request};
-use portcullis_core::{Config, Decision, Engine, SessionCache, UnixTime};
+use portcullis_core::{Config, Decision, Engine, UnixTime};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
@@ -122,7 +122,7 @@ fuzz_target!(|data: &[u8]| {
         &Request::from_headers(&headers),
         UnixTime(1_700_000_000),
         &mut ChaCha20Rng::seed_from_u64(0),
-        &mut SessionCache::new(1),
+        &mut engine.new_vm(),
     );
     assert!(matches!(d, Decision::Respond { status: 200, .. }), "{d:?}");
 });

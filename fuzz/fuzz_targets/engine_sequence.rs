@@ -38,7 +38,7 @@ use portcullis_core::request::{
     cookie_pairs, encode_component, parse_cookie_header, query_param, RawHeader, Request,
 };
 use portcullis_core::testkit::FakeIdp;
-use portcullis_core::{Engine, Outcome, RefreshOutcome, Refresher, SessionCache, UnixTime};
+use portcullis_core::{Engine, UnixTime, VmState};
 use portcullis_fuzz::engine::{
     apply_set_cookies, fake_idp, sign_ed, world, KnownSession, World, AUTO_KIND, GOOD_KINDS,
     LEEWAY, SESSION_TTL, T0, TOKEN_KINDS,
@@ -221,13 +221,12 @@ struct TokenSeen {
 struct Run<'w> {
     w: &'w World,
     engine: Engine,
-    cache: SessionCache,
+    vm: VmState,
     rng: ChaCha20Rng,
     now: u64,
     jar: Vec<(String, String)>,
     minted: Vec<KnownSession>,
     idp: Option<FakeIdp>,
-    refresher: Refresher,
     last_authorize: Option<String>,
     natural_callback: Option<String>,
     /// state -> nonce of logins started at the fake IdP during this run.
@@ -579,7 +578,7 @@ impl<'w> Run<'w> {
         let mut replies = replies.into_iter();
         let mut d =
             self.engine
-                .handle_request(&req, UnixTime(self.now), &mut self.rng, &mut self.cache);
+                .handle_request(&req, UnixTime(self.now), &mut self.rng, &mut self.vm);
         let mut token: Option<TokenSeen> = None;
         let mut first = true;
         while let Decision::Callout { callout, pending } = d {
@@ -615,16 +614,13 @@ impl<'w> Run<'w> {
                 },
                 None => CalloutResponse::Failed,
             };
-            let Outcome { decision, provider } = self.engine.handle_callout_response(
+            d = self.engine.handle_callout_response(
                 pending,
                 response,
                 UnixTime(self.now),
                 &mut self.rng,
+                &mut self.vm,
             );
-            if let Some(p) = provider {
-                self.engine = self.engine.with_provider(p);
-            }
-            d = decision;
         }
         self.check(&req, h, &d, token.as_ref());
         if trace() {
@@ -698,8 +694,8 @@ impl<'w> Run<'w> {
         }
         // The IdP's own endpoints (whatever the installed discovery document says).
         let idp_hosts: Vec<String> = self
-            .engine
-            .provider()
+            .vm
+            .provider(0)
             .map(|p| {
                 [
                     Some(&p.metadata.authorization_endpoint),
@@ -973,13 +969,11 @@ impl<'w> Run<'w> {
 
     fn tick(&mut self, r: &mut R<'_>) {
         let mut replies = read_replies(r).into_iter();
-        let Some((mut callout, mut pending)) = self
-            .refresher
-            .handle_timeout(self.engine.config(), UnixTime(self.now))
-        else {
-            return;
-        };
-        for _ in 0..4 {
+        let mut queue = self.engine.handle_timeout(UnixTime(self.now), &mut self.vm);
+        let mut steps = 0;
+        while let Some((callout, pending)) = queue.pop() {
+            steps += 1;
+            assert!(steps <= 4, "a refresh that never ends");
             assert_eq!(callout.cluster, "idp");
             let (status, body) = self.answer_doc(replies.next().unwrap_or(Reply::Auto), &callout);
             let response = match status {
@@ -989,26 +983,19 @@ impl<'w> Run<'w> {
                 },
                 None => CalloutResponse::Failed,
             };
-            match self.refresher.handle_callout_response(
-                self.engine.config(),
+            let step = self.engine.handle_root_response(
                 pending,
                 response,
                 UnixTime(self.now),
-            ) {
-                RefreshOutcome::Updated(p) => {
-                    assert_eq!(p.metadata.issuer, self.engine.config().issuer);
-                    self.engine = self.engine.with_provider(p);
-                    return;
-                }
-                RefreshOutcome::Next(c, p) => {
-                    callout = c;
-                    pending = p;
-                }
-                RefreshOutcome::Failed(m) => {
-                    assert!(!m.contains(CLIENT_SECRET));
-                    return;
-                }
+                &mut self.vm,
+            );
+            if let Some(line) = &step.log {
+                assert!(!line.text.contains(CLIENT_SECRET));
             }
+            queue.extend(step.next);
+        }
+        if let Some(p) = self.vm.provider(0) {
+            assert_eq!(p.metadata.issuer, self.engine.config().issuer);
         }
     }
 }
@@ -1021,13 +1008,16 @@ fuzz_target!(|data: &[u8]| {
     let mut run = Run {
         w,
         engine: w.engine.clone(),
-        cache: SessionCache::new(cache_cap),
+        vm: {
+            let mut vm = w.vm.clone();
+            vm.set_session_cache_capacity(cache_cap);
+            vm
+        },
         rng: ChaCha20Rng::seed_from_u64(u64::from(seed)),
         now: T0,
         jar: Vec::new(),
         minted: Vec::new(),
         idp: None,
-        refresher: Refresher::new(),
         last_authorize: None,
         natural_callback: None,
         natural: Vec::new(),

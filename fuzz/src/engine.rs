@@ -18,10 +18,7 @@ use portcullis_core::session::{Secret, Session};
 use portcullis_core::testkit::{
     hs256_with_public_key, raw_jwt, sign_rs256, test_key, FakeIdp, RSA_2_PEM,
 };
-use portcullis_core::{
-    CalloutResponse, Config, Decision, Engine, Outcome, RefreshOutcome, Refresher, SessionCache,
-    UnixTime,
-};
+use portcullis_core::{CalloutResponse, Config, Decision, Engine, UnixTime, VmState};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use serde_json::{json, Map, Value};
@@ -100,8 +97,10 @@ pub struct Attempt {
 
 /// Everything a run starts from.
 pub struct World {
-    /// The engine with the fake IdP's provider loaded.
+    /// The engine.
     pub engine: Engine,
+    /// A VM state with the fake IdP's provider loaded (each run starts from a clone).
+    pub vm: VmState,
     /// Sessions that are valid at some time (real logins, plus hand-sealed edge cases).
     pub sessions: Vec<KnownSession>,
     /// Sealed values that must never authenticate (wrong purpose, name, binding, or expired).
@@ -167,16 +166,16 @@ pub fn fake_idp(now: u64) -> FakeIdp {
 
 /// Serves request-time callouts with the fake IdP until a final decision.
 pub fn drive(
-    engine: &mut Engine,
+    engine: &Engine,
     idp: &mut FakeIdp,
     headers: &[(String, String)],
     now: u64,
     rng: &mut ChaCha20Rng,
-    cache: &mut SessionCache,
+    vm: &mut VmState,
 ) -> Decision {
     let raw = raw_headers(headers);
     let req = Request::from_headers(&raw);
-    let mut d = engine.handle_request(&req, UnixTime(now), rng, cache);
+    let mut d = engine.handle_request(&req, UnixTime(now), rng, vm);
     while let Decision::Callout { callout, pending } = d {
         let auth = callout
             .headers
@@ -189,7 +188,7 @@ pub fn drive(
             auth.as_deref(),
             &callout.body,
         );
-        let Outcome { decision, provider } = engine.handle_callout_response(
+        d = engine.handle_callout_response(
             pending,
             CalloutResponse::Received {
                 status,
@@ -197,11 +196,8 @@ pub fn drive(
             },
             UnixTime(now),
             rng,
+            vm,
         );
-        if let Some(p) = provider {
-            *engine = engine.with_provider(p);
-        }
-        d = decision;
     }
     d
 }
@@ -262,41 +258,36 @@ fn token_body(id_token: &str, token_type: &str) -> Vec<u8> {
 }
 
 fn build() -> World {
-    let mut engine = Engine::from_json(base_config().to_string().as_bytes()).expect("config");
+    let engine = Engine::from_json(base_config().to_string().as_bytes()).expect("config");
     let mut idp = fake_idp(T0);
     let mut rng = ChaCha20Rng::seed_from_u64(1);
-    let mut cache = SessionCache::new(16);
+    let mut vm = engine.new_vm();
+    vm.set_session_cache_capacity(16);
 
-    // The provider, through the refresher as a host's root context does.
-    let mut refresher = Refresher::new();
-    let (mut callout, mut pending) = refresher
-        .handle_timeout(engine.config(), UnixTime(T0))
-        .expect("a refresh is due");
-    loop {
+    // The provider, through the root timer as a host's root context does.
+    let mut queue = engine.handle_timeout(UnixTime(T0), &mut vm);
+    while let Some((callout, pending)) = queue.pop() {
         let (status, _, mut body) = idp.serve(callout.method, &callout.path, None, &callout.body);
         if callout.path.ends_with("/jwks") {
             body = with_ed_key(&String::from_utf8_lossy(&body));
         }
-        match refresher.handle_callout_response(
-            engine.config(),
+        let step = engine.handle_root_response(
             pending,
             CalloutResponse::Received {
                 status,
                 body: &body,
             },
             UnixTime(T0),
-        ) {
-            RefreshOutcome::Updated(p) => {
-                engine = engine.with_provider(p);
-                break;
-            }
-            RefreshOutcome::Next(c, p) => {
-                callout = c;
-                pending = p;
-            }
-            RefreshOutcome::Failed(m) => panic!("setup: refresh failed: {m}"),
-        }
+            &mut vm,
+        );
+        assert!(
+            step.log.as_ref().is_none_or(|l| !l.warn),
+            "setup: refresh failed: {:?}",
+            step.log
+        );
+        queue.extend(step.next);
     }
+    assert!(vm.is_ready(), "setup: provider loaded");
 
     // Two real logins.
     let mut sessions = Vec::new();
@@ -304,12 +295,12 @@ fn build() -> World {
     for user in ["alice", "bob"] {
         let mut jar = Vec::new();
         let d = drive(
-            &mut engine,
+            &engine,
             &mut idp,
             &nav_headers("/", &jar),
             T0,
             &mut rng,
-            &mut cache,
+            &mut vm,
         );
         apply_set_cookies(&mut jar, respond_headers(&d));
         let back = idp
@@ -319,12 +310,12 @@ fn build() -> World {
             .strip_prefix("https://app.test")
             .expect("setup: callback on our host");
         let d = drive(
-            &mut engine,
+            &engine,
             &mut idp,
             &nav_headers(cb, &jar),
             T0,
             &mut rng,
-            &mut cache,
+            &mut vm,
         );
         assert_eq!(
             d.reason().map(|r| r.code()),
@@ -348,12 +339,12 @@ fn build() -> World {
     for (i, user) in ["carol", "dave", "erin"].into_iter().enumerate() {
         let mut jar = Vec::new();
         let d = drive(
-            &mut engine,
+            &engine,
             &mut idp,
             &nav_headers(&format!("/app/{i}?x=1"), &jar),
             T0,
             &mut rng,
-            &mut cache,
+            &mut vm,
         );
         apply_set_cookies(&mut jar, respond_headers(&d));
         let loc = location(&d);
@@ -499,8 +490,10 @@ fn build() -> World {
     let mut rotated = fake_idp(T0);
     rotated.rotate();
     let jwks_rotated = with_ed_key(&rotated.jwks());
+    vm.clear_session_cache();
     World {
         engine,
+        vm,
         sessions,
         bogus,
         hints,

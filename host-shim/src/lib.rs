@@ -2,8 +2,9 @@
 //! (tiny_http) in front of one upstream, with the IdP callouts made by a real HTTP client (ureq), so the
 //! whole login runs in `cargo test` and locally without Envoy.
 //!
-//! Like Envoy it keeps one engine snapshot (swapped by a refresh thread), a session cache, and nothing
-//! else: sessions live in the browser's sealed cookies.
+//! Like one Envoy VM it keeps one engine snapshot and one core `VmState` (session cache, issuers' keys,
+//! refresh schedule), shared by its worker threads under a lock, and nothing else: sessions live in the
+//! browser's sealed cookies.
 #![forbid(unsafe_code)]
 
 mod callout;
@@ -13,11 +14,11 @@ use std::collections::BTreeMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use portcullis_core::{ConfigError, Engine, RefreshOutcome, Refresher, SessionCache};
+use portcullis_core::{ConfigError, Engine, VmState};
 
 pub use callout::Clusters;
 
@@ -56,26 +57,19 @@ impl std::fmt::Display for ShimError {
 
 /// State shared by the worker threads.
 pub(crate) struct Shared {
-    pub engine: RwLock<Arc<Engine>>,
-    pub cache: Mutex<SessionCache>,
+    pub engine: Arc<Engine>,
+    pub vm: Mutex<VmState>,
     pub clusters: Clusters,
     pub upstream: String,
 }
 
 impl Shared {
-    pub fn engine(&self) -> Arc<Engine> {
-        match self.engine.read() {
-            Ok(e) => e.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
-    }
-
-    pub fn install(&self, provider: Arc<portcullis_core::Provider>) {
-        let mut slot = match self.engine.write() {
+    /// The core's VM state (a poisoned lock is still usable: the core never leaves it half-changed).
+    pub fn vm(&self) -> std::sync::MutexGuard<'_, VmState> {
+        match self.vm.lock() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
-        };
-        *slot = Arc::new(slot.with_provider(provider));
+        }
     }
 }
 
@@ -105,7 +99,7 @@ impl Running {
 /// Starts the shim: binds, spawns workers and the provider refresh thread.
 pub fn start(config: ShimConfig) -> Result<Running, ShimError> {
     let engine = Engine::from_json(&config.plugin_json).map_err(ShimError::Config)?;
-    let cache = SessionCache::new(engine.config().session_cache_size);
+    let vm = engine.new_vm();
     let server = Arc::new(
         tiny_http::Server::http(config.listen).map_err(|e| ShimError::Bind(e.to_string()))?,
     );
@@ -114,8 +108,8 @@ pub fn start(config: ShimConfig) -> Result<Running, ShimError> {
         .to_ip()
         .ok_or_else(|| ShimError::Bind("not an IP listener".into()))?;
     let shared = Arc::new(Shared {
-        engine: RwLock::new(Arc::new(engine)),
-        cache: Mutex::new(cache),
+        engine: Arc::new(engine),
+        vm: Mutex::new(vm),
         clusters: Clusters::new(config.clusters),
         upstream: config.upstream.trim_end_matches('/').to_string(),
     });
@@ -143,38 +137,23 @@ pub fn start(config: ShimConfig) -> Result<Running, ShimError> {
     })
 }
 
-/// The root-timer loop: the core's Refresher, with blocking callouts.
+/// The root-timer loop: the core's refresh schedule, with blocking callouts (made without the lock).
 fn refresh_loop(shared: &Shared, stop: &AtomicBool) {
-    let mut refresher = Refresher::new();
+    let engine = &shared.engine;
     while !stop.load(Ordering::SeqCst) {
-        let engine = shared.engine();
-        let now = callout::now();
-        if let Some((mut call, mut pending)) = refresher.handle_timeout(engine.config(), now) {
-            loop {
-                let reply = shared.clusters.send(&call);
-                match refresher.handle_callout_response(
-                    engine.config(),
-                    pending,
-                    reply.as_response(),
-                    callout::now(),
-                ) {
-                    RefreshOutcome::Updated(p) => {
-                        if engine.provider().is_none() {
-                            eprintln!("portcullis: identity provider metadata and keys loaded");
-                        }
-                        shared.install(p);
-                        break;
-                    }
-                    RefreshOutcome::Next(c, p) => {
-                        call = c;
-                        pending = p;
-                    }
-                    RefreshOutcome::Failed(msg) => {
-                        eprintln!("portcullis: provider refresh failed: {msg}");
-                        break;
-                    }
-                }
+        let mut queue = engine.handle_timeout(callout::now(), &mut shared.vm());
+        while let Some((call, pending)) = queue.pop() {
+            let reply = shared.clusters.send(&call);
+            let step = engine.handle_root_response(
+                pending,
+                reply.as_response(),
+                callout::now(),
+                &mut shared.vm(),
+            );
+            if let Some(line) = step.log {
+                eprintln!("portcullis: {}", line.text);
             }
+            queue.extend(step.next);
         }
         thread::sleep(Duration::from_millis(100));
     }

@@ -35,33 +35,23 @@ pub fn handle(shared: &Shared, mut req: tiny_http::Request) {
         }
         headers.push((name, h.value.as_str().to_string()));
     }
-    let engine = shared.engine();
+    let engine = &shared.engine;
     let now = callout::now();
     let raw = portcullis_core::request::raw_headers(&headers);
     let request = Request::from_headers(&raw);
-    let mut decision = {
-        let mut cache = match shared.cache.lock() {
-            Ok(c) => c,
-            Err(p) => p.into_inner(),
-        };
-        engine.handle_request(&request, now, &mut OsRng, &mut cache)
-    };
-    let mut engine = engine;
+    let mut decision = engine.handle_request(&request, now, &mut OsRng, &mut shared.vm());
     loop {
         match decision {
             Decision::Callout { callout, pending } => {
+                // The callout is made without the lock; the reply goes back to the core with it.
                 let reply = shared.clusters.send(&callout);
-                let outcome = engine.handle_callout_response(
+                decision = engine.handle_callout_response(
                     pending,
                     reply.as_response(),
                     callout::now(),
                     &mut OsRng,
+                    &mut shared.vm(),
                 );
-                if let Some(p) = outcome.provider {
-                    shared.install(p.clone());
-                    engine = std::sync::Arc::new(engine.with_provider(p));
-                }
-                decision = outcome.decision;
             }
             Decision::Respond {
                 status,

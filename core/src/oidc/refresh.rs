@@ -1,14 +1,15 @@
 //! The provider snapshot (discovery + JWKS) and the root-context timer that keeps it fresh.
 //!
-//! Every VM runs its own `Refresher` from `on_tick`. It fetches discovery, then the JWKS, and hands back
-//! an immutable [`Provider`] that the adapter installs in a new `Engine` snapshot. Failures back off
-//! (1 s doubling to 60 s); a good provider is kept while refreshes fail.
+//! Every VM keeps one `Refresher` per issuer in its [`crate::vm::VmState`], driven by
+//! [`crate::Engine::handle_timeout`]. It fetches discovery (unless the issuer has a static `jwks_uri`),
+//! then the JWKS, and produces an immutable [`Provider`] that the engine installs in the VM state.
+//! Failures back off (1 s doubling to 60 s); a good provider is kept while refreshes fail.
 
 use std::boxed::Box;
 use std::format;
 use std::sync::Arc;
 
-use crate::config::Config;
+use crate::config::IssuerConfig;
 use crate::decision::{Callout, CalloutResponse, MAX_CALLOUT_BODY};
 use crate::oidc::discovery::{
     discovery_request, get_callout, parse_discovery, DiscoveryError, ProviderMetadata,
@@ -63,7 +64,7 @@ pub enum RefreshOutcome {
 }
 
 /// The refresh state machine of one VM.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Refresher {
     in_flight_since: Option<UnixTime>,
     next_at: UnixTime,
@@ -84,29 +85,50 @@ impl Refresher {
         self.ready
     }
 
+    /// When the next fetch is due, or `None` while one is in flight.
+    #[must_use]
+    pub fn next_at(&self, config: &IssuerConfig) -> UnixTime {
+        match self.in_flight_since {
+            Some(since) => since.plus(lost_after(config)),
+            None => self.next_at,
+        }
+    }
+
     /// Called from the host's timer. Returns the callout to make, if one is due.
     pub fn handle_timeout(
         &mut self,
-        config: &Config,
+        config: &IssuerConfig,
         now: UnixTime,
     ) -> Option<(Callout, RefreshPending)> {
         if let Some(since) = self.in_flight_since {
             // A host always reports a reply or a failure; this only guards against a lost one.
-            if now.since(since) < 2 * config.callout_timeout_ms / 1000 + 5 {
+            if now.since(since) < lost_after(config) {
                 return None;
             }
         }
         if now < self.next_at {
             return None;
         }
-        match discovery_request(
-            &config.issuer,
-            &config.idp_cluster,
-            config.callout_timeout_ms,
-        ) {
+        let first = match &config.jwks_uri {
+            // A static key set: no discovery, only the keys.
+            Some(uri) => get_callout(uri, &config.cluster, config.callout_timeout_ms).map(|c| {
+                let meta = ProviderMetadata {
+                    issuer: config.issuer.clone(),
+                    authorization_endpoint: std::string::String::new(),
+                    token_endpoint: std::string::String::new(),
+                    jwks_uri: uri.clone(),
+                    end_session_endpoint: None,
+                    code_challenge_methods_supported: None,
+                };
+                (c, RefreshPending::Jwks(Box::new(meta)))
+            }),
+            None => discovery_request(&config.issuer, &config.cluster, config.callout_timeout_ms)
+                .map(|c| (c, RefreshPending::Discovery)),
+        };
+        match first {
             Some(c) => {
                 self.in_flight_since = Some(now);
-                Some((c, RefreshPending::Discovery))
+                Some(c)
             }
             None => {
                 self.fail(now);
@@ -118,7 +140,7 @@ impl Refresher {
     /// Called with the reply to a callout from [`Refresher::handle_timeout`] or a `Next` outcome.
     pub fn handle_callout_response(
         &mut self,
-        config: &Config,
+        config: &IssuerConfig,
         pending: RefreshPending,
         response: CalloutResponse<'_>,
         now: UnixTime,
@@ -155,7 +177,7 @@ impl Refresher {
         };
         match pending {
             RefreshPending::Discovery => match parse_discovery(body, &config.issuer) {
-                Ok(meta) => match get_callout(&meta.jwks_uri, &config.idp_cluster, config.callout_timeout_ms) {
+                Ok(meta) => match get_callout(&meta.jwks_uri, &config.cluster, config.callout_timeout_ms) {
                     Some(c) => RefreshOutcome::Next(c, RefreshPending::Jwks(Box::new(meta))),
                     None => self.failed(now, "discovery: jwks_uri is not a URL".into()),
                 },
@@ -191,6 +213,11 @@ impl Refresher {
         self.backoff = (self.backoff * 2).clamp(1, 60);
         self.next_at = now.plus(self.backoff);
     }
+}
+
+/// How long an in-flight fetch may go unanswered before it is presumed lost.
+fn lost_after(config: &IssuerConfig) -> u64 {
+    2 * config.callout_timeout_ms / 1000 + 5
 }
 
 fn what(p: &RefreshPending) -> &'static str {

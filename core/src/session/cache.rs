@@ -18,7 +18,7 @@ pub struct CachedSession {
 }
 
 /// FIFO-bounded map from cookie value to opened session.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct SessionCache {
     map: BTreeMap<Arc<str>, Arc<CachedSession>>,
     order: VecDeque<Arc<str>>,
@@ -65,6 +65,12 @@ impl SessionCache {
         let key: Arc<str> = Arc::from(cookie);
         self.order.push_back(key.clone());
         self.map.insert(key, entry);
+    }
+
+    /// Most sessions held.
+    #[must_use]
+    pub fn capacity(&self) -> usize {
+        self.capacity
     }
 
     /// Number of cached sessions.

@@ -3,13 +3,9 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use portcullis_core::testkit::FakeIdp;
-use portcullis_core::{
-    CalloutResponse, Decision, Engine, Outcome, RefreshOutcome, Refresher, Request, SessionCache,
-    UnixTime,
-};
+use portcullis_core::{CalloutResponse, Decision, Engine, Request, UnixTime, VmState};
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use serde_json::{json, Value};
@@ -101,10 +97,10 @@ impl Browser {
 pub struct Harness {
     pub engine: Engine,
     pub idp: FakeIdp,
-    pub cache: SessionCache,
+    /// The per-VM state (session cache, issuers' keys, refresh schedule).
+    pub vm: VmState,
     pub rng: ChaCha20Rng,
     pub now: UnixTime,
-    pub refresher: Refresher,
     /// How many callouts went to the IdP during requests, by path.
     pub callouts: Vec<String>,
     /// When set, request-time callouts get this reply instead of the fake IdP's.
@@ -138,48 +134,52 @@ impl Harness {
         let mut idp = FakeIdp::new(ISSUER);
         idp.now = 1_700_000_000;
         Harness {
+            vm: engine.new_vm(),
             engine,
             idp,
-            cache: SessionCache::new(64),
             rng: ChaCha20Rng::seed_from_u64(42),
             now: UnixTime(1_700_000_000),
-            refresher: Refresher::new(),
             callouts: Vec::new(),
             callout_override: None,
             callout_fails: false,
         }
     }
 
-    /// Drives the root refresh timer against the fake IdP until a provider is installed.
+    /// Drives the root refresh timer against the fake IdP until every issuer is loaded.
     pub fn load_provider(&mut self) {
-        let (mut callout, mut pending) = self
-            .refresher
-            .handle_timeout(self.engine.config(), self.now)
-            .expect("a refresh is due");
-        loop {
+        let mut queue = self.engine.handle_timeout(self.now, &mut self.vm);
+        assert!(!queue.is_empty(), "a refresh is due");
+        while let Some((callout, pending)) = queue.pop() {
             let (status, _, body) =
                 self.idp
                     .serve(callout.method, &callout.path, None, &callout.body);
-            match self.refresher.handle_callout_response(
-                self.engine.config(),
+            let step = self.engine.handle_root_response(
                 pending,
                 CalloutResponse::Received {
                     status,
                     body: &body,
                 },
                 self.now,
-            ) {
-                RefreshOutcome::Updated(p) => {
-                    self.engine = self.engine.with_provider(p);
-                    return;
-                }
-                RefreshOutcome::Next(c, p) => {
-                    callout = c;
-                    pending = p;
-                }
-                RefreshOutcome::Failed(m) => panic!("refresh failed: {m}"),
+                &mut self.vm,
+            );
+            if let Some(log) = &step.log {
+                assert!(!log.warn, "refresh failed: {}", log.text);
             }
+            queue.extend(step.next);
         }
+        assert!(self.vm.is_ready());
+    }
+
+    /// Replaces the configuration (a new engine and a new VM state), keys loaded again.
+    pub fn reconfigure(&mut self, cfg: &Value) {
+        self.reconfigure_without_keys(cfg);
+        self.load_provider();
+    }
+
+    /// Replaces the configuration; nothing is loaded yet (sessions open without the IdP's keys).
+    pub fn reconfigure_without_keys(&mut self, cfg: &Value) {
+        self.engine = Engine::from_json(cfg.to_string().as_bytes()).expect("config");
+        self.vm = self.engine.new_vm();
     }
 
     pub fn advance(&mut self, secs: u64) {
@@ -209,7 +209,7 @@ impl Harness {
         let req = Request::from_headers(&raw);
         let mut d = self
             .engine
-            .handle_request(&req, self.now, &mut self.rng, &mut self.cache);
+            .handle_request(&req, self.now, &mut self.rng, &mut self.vm);
         while let Decision::Callout { callout, pending } = d {
             self.callouts.push(callout.path.clone());
             let auth = callout
@@ -234,13 +234,13 @@ impl Harness {
                     body: &body,
                 }
             };
-            let Outcome { decision, provider } =
-                self.engine
-                    .handle_callout_response(pending, reply, self.now, &mut self.rng);
-            if let Some(p) = provider {
-                self.engine = self.engine.with_provider(Arc::clone(&p));
-            }
-            d = decision;
+            d = self.engine.handle_callout_response(
+                pending,
+                reply,
+                self.now,
+                &mut self.rng,
+                &mut self.vm,
+            );
         }
         assert_no_duplicate_headers(&d);
         d

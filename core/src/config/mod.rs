@@ -12,9 +12,14 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use serde::Deserialize;
 
+mod issuers;
+
+pub use issuers::IssuerConfig;
+
 use crate::oidc::Alg;
 use crate::policy::path::{normalize_path, PublicPaths};
 use crate::policy::redirect::{split_entry, validate_redirect};
+use crate::policy::rules::Policy;
 use crate::request::AbsoluteUrl;
 use crate::session::cookie::CookieAttributes;
 use crate::session::keyring::{KeyRing, KeyRingError};
@@ -127,8 +132,8 @@ pub struct Config {
     /// The bindings whose sessions this deployment accepts: its own first, then one per
     /// `cookie.accept_client_ids` entry (same issuer, another client sharing the key ring).
     pub accepted_bindings: Vec<String>,
-    /// Paths served without authentication.
-    pub public_paths: PublicPaths,
+    /// The routing policy.
+    pub policy: Policy,
     /// Where to land after sign-out when `rd` is absent.
     pub post_logout_redirect_url: String,
     /// ID token algorithm allowlist.
@@ -143,6 +148,8 @@ pub struct Config {
     pub callout_timeout_ms: u64,
     /// Per-VM opened-session cache size.
     pub session_cache_size: usize,
+    /// The issuers whose keys each VM keeps fresh; index 0 is the login issuer.
+    pub issuers: Vec<IssuerConfig>,
 }
 
 #[derive(Deserialize)]
@@ -610,7 +617,16 @@ impl Config {
                 accepted_bindings.push(b);
             }
         }
+        let login_issuer = IssuerConfig {
+            issuer: raw.issuer.clone(),
+            cluster: raw.idp_cluster.clone(),
+            jwks_uri: None,
+            refresh_interval: p.refresh_interval_seconds,
+            jwks_min_refetch_interval: p.jwks_min_refetch_interval_seconds,
+            callout_timeout_ms: p.callout_timeout_ms,
+        };
         Ok(Config {
+            issuers: vec![login_issuer],
             binding,
             accepted_bindings,
             insecure_allow_unverified_email: raw.insecure_allow_unverified_email,
@@ -641,7 +657,9 @@ impl Config {
             pass_access_token: raw.headers.pass_access_token,
             pass_authorization_header: raw.headers.pass_authorization_header,
             allowed_redirect_domains: raw.allowed_redirect_domains,
-            public_paths: PublicPaths::new(&raw.public_paths),
+            policy: Policy {
+                public_paths: PublicPaths::new(&raw.public_paths),
+            },
             post_logout_redirect_url: post_logout,
             allowed_algs: algs,
             leeway: raw.id_token.leeway_seconds,

@@ -1,0 +1,3 @@
+//! Authentication: who is asking. Today by session cookie ([`session`]).
+
+pub(crate) mod session;

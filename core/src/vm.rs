@@ -1,0 +1,69 @@
+//! [`VmState`]: the one piece of per-VM mutable state an adapter holds beside the immutable
+//! [`crate::Engine`]. Everything a VM learns while serving (opened sessions, each issuer's metadata and
+//! keys, the refresh schedule) lives here, and only the engine changes it: adapters hold it, lend it to
+//! every `handle_*` call, and install or decide nothing themselves.
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use crate::config::Config;
+use crate::oidc::refresh::{Provider, Refresher};
+use crate::session::cache::SessionCache;
+
+/// One issuer's state in this VM.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct IssuerState {
+    /// Metadata and keys, once loaded.
+    pub provider: Option<Arc<Provider>>,
+    /// Its refresh schedule.
+    pub refresher: Refresher,
+}
+
+/// Per-VM mutable state. Build it with [`crate::Engine::new_vm`]; a new configuration gets a new one.
+/// The default holds nothing (for a host that has no configuration yet).
+#[derive(Debug, Default, Clone)]
+pub struct VmState {
+    pub(crate) sessions: SessionCache,
+    pub(crate) issuers: Vec<IssuerState>,
+}
+
+impl VmState {
+    pub(crate) fn new(config: &Config) -> Self {
+        VmState {
+            sessions: SessionCache::new(config.session_cache_size),
+            issuers: config
+                .issuers
+                .iter()
+                .map(|_| IssuerState::default())
+                .collect(),
+        }
+    }
+
+    /// The provider (metadata and keys) of issuer `index` (0: the login issuer), once loaded.
+    #[must_use]
+    pub fn provider(&self, index: usize) -> Option<&Arc<Provider>> {
+        self.issuers.get(index).and_then(|i| i.provider.as_ref())
+    }
+
+    /// Whether the login issuer's metadata and keys have loaded (readiness).
+    #[must_use]
+    pub fn is_ready(&self) -> bool {
+        self.provider(0).is_some()
+    }
+
+    /// Opened sessions held by this VM.
+    #[must_use]
+    pub fn cached_sessions(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Forgets every opened session (tests use this to force the cookie path).
+    pub fn clear_session_cache(&mut self) {
+        self.set_session_cache_capacity(self.sessions.capacity());
+    }
+
+    /// Replaces the session cache with an empty one of this capacity (0 disables it).
+    pub fn set_session_cache_capacity(&mut self, capacity: usize) {
+        self.sessions = SessionCache::new(capacity);
+    }
+}
