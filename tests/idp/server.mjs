@@ -1,7 +1,10 @@
 // A real OpenID Provider (oidc-provider, OpenID Certified) on loopback, for tests, the demo and the bench.
 // Dev interactions accept any login; the login string becomes `sub`.
 //   IDP_PORT (9000)  APP_ORIGINS (comma list, default http://localhost:8080)
-import Provider from 'oidc-provider';
+// Besides the login clients it serves API access tokens (RFC 8707 resource indicators -> RFC 9068 JWTs),
+// the client credentials grant and RFC 7662 introspection; see RESOURCES and the clients below, and
+// tests/idp/check-features.mjs, which exercises all of it.
+import Provider, { errors } from 'oidc-provider';
 
 const port = Number(process.env.IDP_PORT || 9000);
 const issuer = `http://127.0.0.1:${port}`;
@@ -24,6 +27,27 @@ const TEST_USERS = {
   commastring: { groups: 'ops,admins' },
 };
 
+// Users some of whose claims the IdP releases only at its userinfo endpoint, never in the ID token
+// (findAccount's claims() is called with use 'id_token' or 'userinfo').
+const USERINFO_ONLY = {
+  uionly: ['email', 'email_verified', 'groups'],
+};
+
+// Resource servers (RFC 8707 resource indicator = the access token's `aud`). Any client may ask for one
+// with `resource=` at /auth (and/or /token); `read` and `write` are their scopes. An authorization code
+// whose grant names a resource yields an access token for it even when the token request repeats no
+// `resource` (useGrantedResource below); without a resource nothing changes: an opaque access token
+// for the userinfo endpoint, as before.
+const RESOURCES = {
+  'api://portcullis-demo': { audience: 'api://portcullis-demo', scope: 'read write', accessTokenFormat: 'jwt' },
+  // A second audience, for wrong-audience tests.
+  'api://other': { audience: 'api://other', scope: 'read write', accessTokenFormat: 'jwt' },
+  // Opaque access tokens with an audience, for introspection.
+  'api://opaque': { audience: 'api://opaque', scope: 'read write', accessTokenFormat: 'opaque' },
+};
+// The resource a client gets when its authorization request names none.
+const DEFAULT_RESOURCE = { 'portcullis-api': 'api://portcullis-demo' };
+
 const configuration = {
   clients: [
     { ...common, client_id: 'portcullis', client_secret: 'portcullis-secret', token_endpoint_auth_method: 'client_secret_basic' },
@@ -32,6 +56,15 @@ const configuration = {
     // Envoy's native oauth2 filter (bench baseline): it sends its own redirect URI path.
     { ...common, client_id: 'envoy-oauth2', client_secret: 'envoy-oauth2-secret', token_endpoint_auth_method: 'client_secret_post',
       redirect_uris: origins.map((o) => `${o}/callback`) },
+    // Logins whose access token is a JWT for api://portcullis-demo without asking (DEFAULT_RESOURCE);
+    // it carries `read`/`write` only when those are in the requested scope.
+    { ...common, client_id: 'portcullis-api', client_secret: 'portcullis-api-secret', token_endpoint_auth_method: 'client_secret_basic' },
+    // A service: client credentials grant only.
+    { client_id: 'svc-worker', client_secret: 'svc-worker-secret', token_endpoint_auth_method: 'client_secret_basic',
+      grant_types: ['client_credentials'], response_types: [], redirect_uris: [] },
+    // A resource server that only introspects (any confidential client may introspect any token).
+    { client_id: 'portcullis-introspect', client_secret: 'portcullis-introspect-secret', token_endpoint_auth_method: 'client_secret_basic',
+      grant_types: [], response_types: [], redirect_uris: [] },
   ],
   claims: {
     openid: ['sub'],
@@ -44,6 +77,19 @@ const configuration = {
   cookies: { keys: ['portcullis-dev-idp-cookie-key'] },
   features: {
     devInteractions: { enabled: true },
+    clientCredentials: { enabled: true },
+    // POST /token/introspection. The default allowedPolicy: a confidential client may introspect any
+    // token, a public one (auth method none) only its own (others come back {active: false}).
+    introspection: { enabled: true },
+    resourceIndicators: {
+      enabled: true,
+      defaultResource: async (ctx, client, oneOf) => oneOf || DEFAULT_RESOURCE[client?.clientId],
+      useGrantedResource: async () => true,
+      getResourceServerInfo: async (ctx, resourceIndicator) => {
+        if (Object.hasOwn(RESOURCES, resourceIndicator)) return RESOURCES[resourceIndicator];
+        throw new errors.InvalidTarget();
+      },
+    },
     rpInitiatedLogout: {
       enabled: true,
       // No external fonts (the machines have no internet); same form ids as the default page.
@@ -58,8 +104,8 @@ const configuration = {
   async findAccount(ctx, sub) {
     return {
       accountId: sub,
-      async claims() {
-        return {
+      async claims(use) {
+        const claims = {
           sub,
           email: `${sub}@example.com`,
           email_verified: true,
@@ -68,6 +114,10 @@ const configuration = {
           groups: sub === 'alice' ? ['admins', 'staff'] : ['staff'],
           ...(Object.hasOwn(TEST_USERS, sub) ? TEST_USERS[sub] : {}),
         };
+        if (use === 'id_token' && Object.hasOwn(USERINFO_ONLY, sub)) {
+          for (const name of USERINFO_ONLY[sub]) delete claims[name];
+        }
+        return claims;
       },
     };
   },
