@@ -222,6 +222,23 @@ pub enum Reason {
     RandomnessUnavailable,
     /// The sealed session would not fit in a cookie even without optional tokens (500).
     SessionTooLarge,
+    /// A valid bearer token: forwarded with identity headers.
+    BearerAuthenticated,
+    /// The matching rule denies the request (403).
+    RouteDenied,
+    /// The path cannot be normalised (`%25`, `//`, invalid escapes, drive letters), so no rule can be
+    /// matched safely (400).
+    PathInvalid,
+    /// A bearer-only route without a bearer token (401 with `WWW-Authenticate: Bearer`).
+    BearerMissing,
+    /// The bearer token failed verification (401 `invalid_token`).
+    BearerRejected(crate::IdTokenError),
+    /// The bearer token's issuer is not configured (401 `invalid_token`).
+    BearerUnknownIssuer,
+    /// Authenticated, but a requirement of the route does not hold (403).
+    Forbidden(crate::policy::requirements::Requirement),
+    /// A bearer token without a scope the route requires (403 `insufficient_scope`).
+    InsufficientScope,
 }
 
 impl Reason {
@@ -256,6 +273,14 @@ impl Reason {
             Reason::RequestMalformed => "request_malformed",
             Reason::RandomnessUnavailable => "randomness_unavailable",
             Reason::SessionTooLarge => "session_too_large",
+            Reason::BearerAuthenticated => "bearer_authenticated",
+            Reason::RouteDenied => "route_denied",
+            Reason::PathInvalid => "path_invalid",
+            Reason::BearerMissing => "bearer_missing",
+            Reason::BearerRejected(e) => e.bearer_code(),
+            Reason::BearerUnknownIssuer => "bearer_unknown_issuer",
+            Reason::Forbidden(r) => r.code(),
+            Reason::InsufficientScope => "insufficient_scope",
         }
     }
 
@@ -292,7 +317,16 @@ impl Reason {
             | Reason::LoginRequired
             | Reason::LoginCompleted
             | Reason::SignedOut
-            | Reason::UserInfo => return None,
+            | Reason::UserInfo
+            | Reason::BearerAuthenticated
+            | Reason::BearerMissing => return None,
+            Reason::RouteDenied => "access to this resource is denied",
+            Reason::PathInvalid => "the request path is not valid",
+            Reason::BearerRejected(_) | Reason::BearerUnknownIssuer => {
+                "the access token is not valid"
+            }
+            Reason::Forbidden(_) => "you are signed in but not allowed to access this resource",
+            Reason::InsufficientScope => "the access token lacks a scope this resource requires",
             Reason::MethodNotAllowed => "this endpoint does not accept that method",
             Reason::ProviderNotReady => "the identity provider is not reachable yet; retry shortly",
             Reason::RandomnessUnavailable => "internal error",

@@ -20,15 +20,19 @@ use std::vec::Vec;
 
 use rand_core::{CryptoRng, RngCore};
 
+use crate::auth::bearer::{credential, Verdict};
 use crate::config::{Config, ConfigError};
 use crate::decision::{Callout, CalloutResponse, Decision, Header, HeaderEdits, Reason};
 use crate::endpoints::Endpoint;
+use crate::identity::Source;
 use crate::oidc::refresh::{RefreshOutcome, RefreshPending};
 use crate::policy::navigation::{is_navigation, prefers_json};
 use crate::policy::redirect::validate_redirect;
-use crate::policy::rules::Action;
+use crate::policy::requirements::Requirement;
+use crate::policy::rules::{Accept, Action, Route};
 use crate::request::{encode_component, Request};
 use crate::response;
+use crate::session::cache::CachedSession;
 use crate::time::UnixTime;
 use crate::vm::VmState;
 
@@ -36,7 +40,29 @@ pub use crate::endpoints::login::{MAX_CLEARED_PER_RESPONSE, MAX_COOKIE_BYTES};
 
 /// Per-request flow state, handed to the adapter with a callout and back with its reply.
 #[derive(Debug)]
-pub struct Pending(pub(crate) Box<crate::endpoints::login::Flow>);
+pub struct Pending(pub(crate) Box<Flow>);
+
+/// A request paused on a callout.
+#[derive(Debug)]
+pub(crate) enum Flow {
+    /// A browser login (token exchange, JWKS refetch).
+    Login(crate::endpoints::login::Flow),
+    /// A bearer token whose `kid` is not in its issuer's key set yet: waiting for the JWKS.
+    Bearer(BearerFlow),
+}
+
+/// What a bearer request needs after its JWKS refetch: the token, the route, and the edits computed
+/// from the request before it paused.
+#[derive(Debug)]
+pub(crate) struct BearerFlow {
+    token: crate::session::Secret,
+    issuer: usize,
+    route: Route,
+    method: String,
+    realm: String,
+    browser: bool,
+    edits: HeaderEdits,
+}
 
 /// A root (timer) callout in flight: which issuer, which step.
 #[derive(Debug)]
@@ -109,25 +135,123 @@ impl Engine {
         if let Some(endpoint) = Endpoint::parse(req.path_only(), &self.config.prefix) {
             return self.endpoint(endpoint, req, now, rng, vm);
         }
-        match self.config.policy.route(req) {
+        let route = match self.config.policy.route(req) {
+            Ok(route) => route,
+            Err(_) => return self.error(req, 400, Reason::PathInvalid),
+        };
+        match route.action {
             Action::Public => Decision::Forward {
-                request: self.upstream_edits(req, None),
+                request: self.upstream_edits(req, None, false),
                 response: HeaderEdits::default(),
                 reason: Reason::PublicPath,
             },
-            Action::Authenticate => match self.session(req, now, vm) {
-                Some(hit) => Decision::Forward {
-                    request: self.upstream_edits(req, Some(hit.upstream.clone())),
-                    response: HeaderEdits::default(),
-                    reason: Reason::Authenticated,
-                },
+            Action::Deny => self.error(req, 403, Reason::RouteDenied),
+            Action::Authenticate => self.authenticate(route, req, now, rng, vm),
+        }
+    }
+
+    /// Step 3 and 4 of the pipeline: who is asking (bearer token or session, as the route accepts),
+    /// then the route's requirements.
+    fn authenticate(
+        &self,
+        route: &Route,
+        req: &Request<'_>,
+        now: UnixTime,
+        rng: &mut (impl RngCore + CryptoRng),
+        vm: &mut VmState,
+    ) -> Decision {
+        let bearer = match route.accept {
+            Accept::Session => None,
+            Accept::Bearer | Accept::Either => credential(req, &route.bearer_header),
+        };
+        match bearer {
+            // A token was sent: it alone decides (an invalid token never falls back to a session).
+            Some(Some(token)) => {
+                let keep = route.bearer_header == "authorization";
+                match self.verify_bearer(token, now, vm, true) {
+                    Verdict::Valid(hit) => self.admit(
+                        route,
+                        req.method,
+                        !wants_json(req),
+                        self.upstream_edits(req, None, keep),
+                        &hit,
+                    ),
+                    Verdict::Invalid(reason) => {
+                        self.bearer_challenge(req.authority, 401, reason, None)
+                    }
+                    Verdict::NotReady => self.error(req, 503, Reason::ProviderNotReady),
+                    Verdict::Refetch(callout, issuer) => Decision::Callout {
+                        callout,
+                        pending: Pending(Box::new(Flow::Bearer(BearerFlow {
+                            token: crate::session::Secret(String::from(token)),
+                            issuer,
+                            route: route.clone(),
+                            method: String::from(req.method),
+                            realm: String::from(req.authority),
+                            browser: !wants_json(req),
+                            edits: self.upstream_edits(req, None, keep),
+                        }))),
+                    },
+                }
+            }
+            Some(None) => self.bearer_challenge(
+                req.authority,
+                401,
+                Reason::BearerRejected(crate::IdTokenError::Malformed),
+                None,
+            ),
+            None if route.accept == Accept::Bearer => {
+                self.bearer_challenge(req.authority, 401, Reason::BearerMissing, None)
+            }
+            None => match self.session(req, now, vm) {
+                Some(hit) => self.admit(
+                    route,
+                    req.method,
+                    !wants_json(req),
+                    self.upstream_edits(req, None, false),
+                    &hit,
+                ),
                 None => self.unauthenticated(req, now, rng, vm),
             },
         }
     }
 
+    /// An identity is known: the route's requirements decide (403 naming the failed one), then the
+    /// identity headers are added to `edits`.
+    fn admit(
+        &self,
+        route: &Route,
+        method: &str,
+        browser: bool,
+        mut edits: HeaderEdits,
+        hit: &Arc<CachedSession>,
+    ) -> Decision {
+        let bearer = hit.identity.source == Source::Bearer;
+        if let Err(unmet) = route.requirements.check(&hit.identity, method) {
+            if bearer && unmet.requirement == Requirement::Scope {
+                return self.bearer_challenge(
+                    "",
+                    403,
+                    Reason::InsufficientScope,
+                    unmet.detail.as_deref(),
+                );
+            }
+            return response::forbidden(unmet.requirement, &route.name, browser);
+        }
+        edits.identity = Some(hit.upstream.clone());
+        Decision::Forward {
+            request: edits,
+            response: HeaderEdits::default(),
+            reason: if bearer {
+                Reason::BearerAuthenticated
+            } else {
+                Reason::Authenticated
+            },
+        }
+    }
+
     /// No identity: a login for top-level navigations, a 401 for everything else. The one place this
-    /// is decided.
+    /// is decided for session routes (bearer routes answer with a challenge in `authenticate`).
     fn unauthenticated(
         &self,
         req: &Request<'_>,
@@ -140,6 +264,17 @@ impl Engine {
             return self.begin_login(req, return_to, now, rng, vm);
         }
         response::login_required(req.authority, &self.start_url(&return_to))
+    }
+
+    /// A 401/403 with an RFC 6750 challenge (`error="invalid_token"`, `"insufficient_scope"`), JSON body.
+    fn bearer_challenge(
+        &self,
+        realm: &str,
+        status: u16,
+        reason: Reason,
+        scope: Option<&str>,
+    ) -> Decision {
+        response::bearer_challenge(status, realm, reason, scope)
     }
 
     fn endpoint(
@@ -173,7 +308,30 @@ impl Engine {
         rng: &mut (impl RngCore + CryptoRng),
         vm: &mut VmState,
     ) -> Decision {
-        self.continue_login(*pending.0, response, now, rng, vm)
+        match *pending.0 {
+            Flow::Login(flow) => self.continue_login(flow, response, now, rng, vm),
+            Flow::Bearer(flow) => {
+                if let Err((status, reason)) =
+                    self.install_refetched_jwks(flow.issuer, response, now, vm)
+                {
+                    return self.fail(status, reason, flow.browser, Vec::new());
+                }
+                match self.verify_bearer(&flow.token.0, now, vm, false) {
+                    Verdict::Valid(hit) => {
+                        self.admit(&flow.route, &flow.method, flow.browser, flow.edits, &hit)
+                    }
+                    Verdict::Invalid(reason) => {
+                        self.bearer_challenge(&flow.realm, 401, reason, None)
+                    }
+                    Verdict::NotReady | Verdict::Refetch(..) => self.bearer_challenge(
+                        &flow.realm,
+                        401,
+                        Reason::BearerRejected(crate::IdTokenError::UnknownKey),
+                        None,
+                    ),
+                }
+            }
+        }
     }
 
     // ----- the refresh schedule --------------------------------------------------------------------

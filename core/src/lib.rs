@@ -37,6 +37,7 @@ extern crate std;
 
 pub mod config;
 pub mod decision;
+pub mod identity;
 pub mod json;
 pub mod oidc;
 pub mod policy;
@@ -51,8 +52,6 @@ mod auth;
 pub mod endpoints;
 #[cfg(feature = "oidc")]
 pub mod engine;
-#[cfg(feature = "oidc")]
-mod identity;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 #[cfg(feature = "oidc")]

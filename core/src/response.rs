@@ -121,3 +121,73 @@ pub fn login_required(realm: &str, login_url: &str) -> Decision {
         Reason::LoginRequired,
     )
 }
+
+/// A 403 for an authenticated caller a route's requirement refuses: HTML for browsers, JSON for API
+/// clients; it names the requirement and the rule (configuration, never caller data).
+pub fn forbidden(
+    requirement: crate::policy::requirements::Requirement,
+    rule: &str,
+    browser: bool,
+) -> Decision {
+    let reason = Reason::Forbidden(requirement);
+    let message = reason.failure_message().unwrap_or("forbidden");
+    if browser {
+        let body = format!(
+            "<!doctype html><html><head><meta charset=\"utf-8\"><title>Not allowed</title></head>\
+             <body style=\"font-family:sans-serif;max-width:40em;margin:4em auto\"><h1>403 &mdash; not allowed</h1>\
+             <p>{}</p><p><small>Requirement: <code>{}</code> of rule <code>{}</code></small></p></body></html>",
+            escape_html(message),
+            escape_html(requirement.field()),
+            escape_html(rule)
+        );
+        Decision::Respond {
+            status: 403,
+            headers: vec![
+                h("content-type", "text/html; charset=utf-8"),
+                h("cache-control", "no-store"),
+            ],
+            body: body.into_bytes(),
+            reason,
+        }
+    } else {
+        json(
+            403,
+            &serde_json::json!({"error": reason.code(), "message": message,
+                "requirement": requirement.field(), "rule": rule}),
+            Vec::new(),
+            reason,
+        )
+    }
+}
+
+/// A bearer-token answer with its RFC 6750 §3 challenge: 401 without a token (no `error`), 401
+/// `invalid_token`, 403 `insufficient_scope` (naming the scope). Never a redirect, never a cookie.
+pub fn bearer_challenge(status: u16, realm: &str, reason: Reason, scope: Option<&str>) -> Decision {
+    let clean = |s: &str| -> String {
+        s.chars()
+            .filter(|c| !c.is_control() && !matches!(c, '"' | '\\'))
+            .take(256)
+            .collect()
+    };
+    let mut challenge = format!("Bearer realm=\"{}\"", clean(realm));
+    let error = match reason {
+        Reason::BearerMissing => None,
+        Reason::InsufficientScope => Some("insufficient_scope"),
+        _ => Some("invalid_token"),
+    };
+    if let Some(e) = error {
+        challenge.push_str(&format!(", error=\"{e}\""));
+    }
+    if let Some(s) = scope {
+        challenge.push_str(&format!(", scope=\"{}\"", clean(s)));
+    }
+    let message = reason
+        .failure_message()
+        .unwrap_or("a bearer token is required");
+    json(
+        status,
+        &serde_json::json!({"error": error.unwrap_or("unauthorized"), "code": reason.code(), "message": message}),
+        vec![h("www-authenticate", challenge)],
+        reason,
+    )
+}

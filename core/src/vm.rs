@@ -24,13 +24,20 @@ pub(crate) struct IssuerState {
 #[derive(Debug, Default, Clone)]
 pub struct VmState {
     pub(crate) sessions: SessionCache,
+    /// Verified bearer tokens, keyed by the token's SHA-256.
+    pub(crate) tokens: SessionCache,
     pub(crate) issuers: Vec<IssuerState>,
+    pub(crate) token_cache_hits: u64,
+    pub(crate) token_cache_misses: u64,
 }
 
 impl VmState {
     pub(crate) fn new(config: &Config) -> Self {
         VmState {
             sessions: SessionCache::new(config.session_cache_size),
+            tokens: SessionCache::new(config.token_cache_size),
+            token_cache_hits: 0,
+            token_cache_misses: 0,
             issuers: config
                 .issuers
                 .iter()
@@ -49,6 +56,16 @@ impl VmState {
     #[must_use]
     pub fn is_ready(&self) -> bool {
         self.provider(0).is_some()
+    }
+
+    /// Verified-token cache: (hits, misses, entries held).
+    #[must_use]
+    pub fn token_cache_stats(&self) -> (u64, u64, usize) {
+        (
+            self.token_cache_hits,
+            self.token_cache_misses,
+            self.tokens.len(),
+        )
     }
 
     /// Opened sessions held by this VM.

@@ -143,8 +143,8 @@ fn protected_routes_are_never_forwarded_without_a_valid_session() {
             .engine
             .config()
             .policy
-            .public_paths
-            .matches(req.path_only());
+            .route(&req)
+            .is_ok_and(|r| r.action == portcullis_core::policy::rules::Action::Public);
         let session_ok =
             session_value.as_deref() == Some(valid.as_str()) && h.now.0 < issued.0 + 3600;
         assert!(

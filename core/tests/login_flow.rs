@@ -590,10 +590,15 @@ fn open_redirects_via_rd_fall_back_to_root() {
 
 #[test]
 fn protocol_relative_original_url_is_not_restored() {
-    let mut h = Harness::new();
+    // Without rules the path is not normalised, so the login starts and must not come back to it.
+    let mut h = Harness::with(json!({"public_paths": []}));
     let mut b = Browser::default();
     let d = h.login(&mut b, "//evil.com/x", "alice");
     assert_eq!(location(&d), "/");
+    // With rules, a path with an empty segment cannot be matched safely: 400, no login at all.
+    let mut h = Harness::new();
+    let d = h.send("GET", "//evil.com/x", &[("accept", "text/html")], None);
+    assert_eq!((status(&d), reason_code(&d)), (400, "path_invalid"));
 }
 
 #[test]
@@ -653,18 +658,20 @@ fn ping_is_exact_and_public_paths_are_normalized() {
         reason_code(&h.send("GET", "/healthz", &[], None)),
         "public_path"
     );
-    for sneaky in [
-        "/public/../admin",
-        "/public/%2e%2e/admin",
-        "/public/..%2Fadmin",
-        "/public/..;/admin",
-        "/public%2F../admin",
-        "/healthz/../admin",
+    // Resolved to a protected path (login), or not normalisable at all (400): never public.
+    for (sneaky, want) in [
+        ("/public/../admin", 302),
+        ("/public/%2e%2e/admin", 302),
+        ("/public/..%2Fadmin", 400),
+        ("/public/..;/admin", 400),
+        ("/public%2F../admin", 400),
+        ("/healthz/../admin", 302),
+        ("/public//../admin", 400),
     ] {
         assert_eq!(
             status(&h.send("GET", sneaky, &[], None)),
-            302,
-            "{sneaky} must require login"
+            want,
+            "{sneaky} must require login or be refused"
         );
     }
 }

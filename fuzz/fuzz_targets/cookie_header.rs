@@ -221,7 +221,11 @@ fn check_strip(headers: &[RawHeader<'_>]) {
 }
 
 fn check_spoofed(headers: &[RawHeader<'_>], also_authorization: bool) {
-    let names = spoofed_headers(headers, also_authorization);
+    let identity: Vec<String> = portcullis_core::policy::headers::IDENTITY_HEADERS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let names = spoofed_headers(headers, &identity, also_authorization);
     let owned = |n: &[u8]| {
         is_identity_name(n) || (also_authorization && n.eq_ignore_ascii_case(b"authorization"))
     };

@@ -1,3 +1,5 @@
-//! Authentication: who is asking. Today by session cookie ([`session`]).
+//! Authentication: who is asking. By session cookie ([`session`]) or bearer token ([`bearer`]); both
+//! yield the same [`crate::identity::Identity`].
 
+pub(crate) mod bearer;
 pub(crate) mod session;

@@ -1,7 +1,7 @@
 //! Authentication by session cookie: the sealed session opened (or found in this VM's cache), and the
 //! session built from a verified ID token at login.
 
-use std::string::{String, ToString};
+use std::string::String;
 use std::sync::Arc;
 use std::vec::Vec;
 
@@ -10,6 +10,8 @@ use rand_core::{CryptoRng, RngCore};
 use crate::decision::Reason;
 use crate::endpoints::login::MAX_COOKIE_BYTES;
 use crate::engine::Engine;
+use crate::identity::mapping::identity_of;
+use crate::identity::{Identity, Source};
 use crate::oidc::token::TokenResponse;
 use crate::oidc::verify::VerifiedIdToken;
 use crate::request::Request;
@@ -28,11 +30,11 @@ impl Engine {
         now: UnixTime,
         vm: &mut VmState,
     ) -> Option<Arc<CachedSession>> {
-        let cache = &mut vm.sessions;
         let cfg = &*self.config;
+        let cache = &mut vm.sessions;
         let value = req.cookie(&cfg.cookie_name)?;
         if let Some(hit) = cache.get(value) {
-            if hit.session.is_valid_at(now, cfg.leeway) {
+            if hit.is_valid_at(now, cfg.leeway) {
                 return Some(hit);
             }
             cache.remove(value);
@@ -47,9 +49,12 @@ impl Engine {
         if !session.is_valid_at(now, cfg.leeway) {
             return None;
         }
+        let identity = Identity::of_session(&session);
         let entry = Arc::new(CachedSession {
-            upstream: Arc::from(self.identity_headers(&session)),
-            session,
+            upstream: Arc::from(self.identity_headers(&identity, session.access_token.as_ref())),
+            identity,
+            issued_at: session.issued_at,
+            expires_at: session.expires_at,
         });
         cache.insert(value, entry.clone());
         Some(entry)
@@ -62,39 +67,27 @@ impl Engine {
         now: UnixTime,
     ) -> Result<Session, Reason> {
         let cfg = &*self.config;
-        let claim = |name: &str| -> Option<String> {
-            if name == "sub" {
-                return Some(v.subject.clone());
-            }
-            match v.claims.other.get(name)? {
-                serde_json::Value::String(s) => Some(s.clone()),
-                serde_json::Value::Number(n) => Some(n.to_string()),
-                _ => None,
-            }
-        };
-        // OIDC Core §5.1: `email_verified` is a boolean. Only `true` counts (some IdPs send the string
-        // "true"; "false", absent or anything else does not).
-        let verified = match v.claims.other.get("email_verified") {
-            Some(serde_json::Value::Bool(b)) => *b,
-            Some(serde_json::Value::String(s)) => s == "true",
-            _ => false,
-        };
-        let email_usable = verified || cfg.insecure_allow_unverified_email;
-        let email = claim(&cfg.claims.email).filter(|_| email_usable);
-        let user = if cfg.claims.user == cfg.claims.email && cfg.claims.user != "sub" {
-            // The user is named by their email: an unverified one is whatever they typed at the IdP.
-            email.clone().ok_or(Reason::EmailUnverified)?
-        } else {
-            claim(&cfg.claims.user).unwrap_or_else(|| v.subject.clone())
+        let claims: serde_json::Map<String, serde_json::Value> =
+            v.claims.other.into_iter().collect();
+        let verified = crate::identity::mapping::email_verified(&claims);
+        let id = identity_of(cfg, &claims, &v.subject, &v.subject, Source::Session)?;
+        // RFC 6749 §5.1: without `scope` in the response, the granted scopes are the requested ones.
+        let scopes: Vec<String> = match &tokens.scope {
+            Some(serde_json::Value::String(s)) => s
+                .split(' ')
+                .filter(|x| !x.is_empty())
+                .map(String::from)
+                .collect(),
+            _ => cfg.scope.split(' ').map(String::from).collect(),
         };
         Ok(Session {
-            user,
-            sub: v.subject.clone(),
-            email,
+            user: id.user,
+            sub: id.sub,
+            email: id.email,
             email_verified: Some(verified),
-            name: claim(&cfg.claims.name),
-            preferred_username: claim(&cfg.claims.preferred_username),
-            groups: groups_of(v.claims.other.get(&cfg.claims.groups)),
+            name: id.name,
+            preferred_username: id.preferred_username,
+            groups: id.groups,
             issued_at: now.0,
             expires_at: now.plus(cfg.session_ttl).0,
             access_token: if cfg.pass_access_token || cfg.pass_authorization_header {
@@ -102,6 +95,8 @@ impl Engine {
             } else {
                 None
             },
+            scopes,
+            claims: id.claims,
         })
     }
 
@@ -122,22 +117,5 @@ impl Engine {
         } else {
             Err(Reason::SessionTooLarge)
         }
-    }
-}
-
-/// The groups claim as group names: an array of strings, or one string. A name holding a comma or a
-/// control character is dropped: upstreams split `X-Forwarded-Groups` on commas, so `"staff,admins"`
-/// must never become two groups.
-fn groups_of(claim: Option<&serde_json::Value>) -> Vec<String> {
-    let ok = |g: &&str| !g.is_empty() && !g.chars().any(|c| c == ',' || c.is_control());
-    match claim {
-        Some(serde_json::Value::Array(a)) => a
-            .iter()
-            .filter_map(serde_json::Value::as_str)
-            .filter(ok)
-            .map(String::from)
-            .collect(),
-        Some(serde_json::Value::String(s)) if ok(&s.as_str()) => std::vec![s.clone()],
-        _ => Vec::new(),
     }
 }

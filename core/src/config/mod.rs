@@ -12,14 +12,18 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use serde::Deserialize;
 
+mod bearer;
 mod issuers;
+mod routes;
 
+pub use bearer::BearerIssuer;
 pub use issuers::IssuerConfig;
 
 use crate::oidc::Alg;
-use crate::policy::path::{normalize_path, PublicPaths};
+use crate::policy::headers::IDENTITY_HEADERS;
+use crate::policy::path::normalize_path;
 use crate::policy::redirect::{split_entry, validate_redirect};
-use crate::policy::rules::Policy;
+use crate::policy::rules::{Accept, Action, Policy};
 use crate::request::AbsoluteUrl;
 use crate::session::cookie::CookieAttributes;
 use crate::session::keyring::{KeyRing, KeyRingError};
@@ -69,7 +73,44 @@ pub enum ClientAuth {
     None,
 }
 
-/// Which ID-token claims fill the session.
+/// An identity field a mapped header can carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    /// The user.
+    User,
+    /// `sub`.
+    Sub,
+    /// The (verified) email.
+    Email,
+    /// The display name.
+    Name,
+    /// The preferred username.
+    PreferredUsername,
+    /// Groups, comma-joined.
+    Groups,
+    /// Scopes, space-joined.
+    Scopes,
+}
+
+/// Where a mapped header's value comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderSource {
+    /// An identity field (mapped and checked like the built-in headers).
+    Field(Field),
+    /// A claim path, as the IdP sent it.
+    Claim(String),
+}
+
+/// An extra upstream header (`X-Spinnaker-User` from `email`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MappedHeader {
+    /// Lower-case header name.
+    pub name: String,
+    /// Its value's source.
+    pub from: HeaderSource,
+}
+
+/// Which claims (claim paths: `user.mail`) fill the identity, and the extra headers derived from it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimNames {
     /// Claim for `X-Forwarded-User` (default `sub`).
@@ -82,6 +123,8 @@ pub struct ClaimNames {
     pub name: String,
     /// Claim for the preferred username (default `preferred_username`).
     pub preferred_username: String,
+    /// Extra upstream headers.
+    pub headers: Vec<MappedHeader>,
 }
 
 /// The checked configuration.
@@ -150,6 +193,14 @@ pub struct Config {
     pub session_cache_size: usize,
     /// The issuers whose keys each VM keeps fresh; index 0 is the login issuer.
     pub issuers: Vec<IssuerConfig>,
+    /// Issuers of accepted bearer tokens.
+    pub bearer: Vec<BearerIssuer>,
+    /// Per-VM verified-token cache size.
+    pub token_cache_size: usize,
+    /// Claim paths kept in identities and sessions (those rules and mapped headers refer to).
+    pub kept_claims: Vec<String>,
+    /// Every header name we set upstream (lower-case): stripped from every forwarded request first.
+    pub owned_headers: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -179,6 +230,10 @@ struct RawConfig {
     insecure_allow_unverified_email: bool,
     #[serde(default)]
     public_paths: Vec<String>,
+    #[serde(default)]
+    routes: routes::RawRoutes,
+    #[serde(default)]
+    bearer: bearer::RawBearer,
     #[serde(default)]
     post_logout_redirect_url: Option<String>,
     #[serde(default)]
@@ -238,6 +293,18 @@ struct RawClaims {
     name: String,
     #[serde(default = "c_pref")]
     preferred_username: String,
+    #[serde(default)]
+    headers: Vec<RawMappedHeader>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMappedHeader {
+    name: String,
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    claim: Option<String>,
 }
 
 impl Default for RawClaims {
@@ -248,6 +315,7 @@ impl Default for RawClaims {
             groups: c_groups(),
             name: c_name(),
             preferred_username: c_pref(),
+            headers: Vec::new(),
         }
     }
 }
@@ -365,6 +433,83 @@ fn host_name(s: &str) -> bool {
 /// The binding of sealed values: issuer and client id, joined by a NUL (which neither may contain).
 fn binding_of(issuer: &str, client_id: &str) -> String {
     format!("{issuer}\0{client_id}")
+}
+
+/// Parses an algorithm allowlist; `field` names it in errors.
+fn parse_algs(field: &str, names: &[String]) -> Result<Vec<Alg>, ConfigError> {
+    let mut algs = Vec::new();
+    for (i, a) in names.iter().enumerate() {
+        let alg = Alg::from_name(a).ok_or_else(|| {
+            invalid(
+                format!("{field}[{i}]"),
+                format!("{a:?} is not supported (none and HMAC are never accepted); use RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384 or EdDSA"),
+            )
+        })?;
+        algs.push(alg);
+    }
+    if algs.is_empty() {
+        return Err(invalid(field, "must not be empty"));
+    }
+    Ok(algs)
+}
+
+/// Parses the mapped headers.
+fn mapped_headers(raw: Vec<RawMappedHeader>) -> Result<Vec<MappedHeader>, ConfigError> {
+    let mut out: Vec<MappedHeader> = Vec::new();
+    for (i, h) in raw.into_iter().enumerate() {
+        let field = format!("claims.headers[{i}]");
+        let name = h.name.to_ascii_lowercase();
+        let token =
+            !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if !token || name.starts_with(':') {
+            return Err(invalid(
+                format!("{field}.name"),
+                "must be a header name ([A-Za-z0-9-])",
+            ));
+        }
+        if matches!(
+            name.as_str(),
+            "cookie"
+                | "host"
+                | "authorization"
+                | "content-length"
+                | "transfer-encoding"
+                | "connection"
+        ) || IDENTITY_HEADERS.contains(&name.as_str())
+            || out.iter().any(|o| o.name == name)
+        {
+            return Err(invalid(
+                format!("{field}.name"),
+                "is a header Portcullis or HTTP already owns, or is mapped twice",
+            ));
+        }
+        let from = match (h.from.as_deref(), h.claim) {
+            (Some(f), None) => HeaderSource::Field(match f {
+                "user" => Field::User,
+                "sub" => Field::Sub,
+                "email" => Field::Email,
+                "name" => Field::Name,
+                "preferred_username" => Field::PreferredUsername,
+                "groups" => Field::Groups,
+                "scopes" => Field::Scopes,
+                other => {
+                    return Err(invalid(
+                        format!("{field}.from"),
+                        format!("{other:?} is not one of user, sub, email, name, preferred_username, groups, scopes"),
+                    ))
+                }
+            }),
+            (None, Some(c)) if !c.is_empty() => HeaderSource::Claim(c),
+            _ => {
+                return Err(invalid(
+                    field,
+                    "needs exactly one of from (an identity field) or claim (a claim path)",
+                ))
+            }
+        };
+        out.push(MappedHeader { name, from });
+    }
+    Ok(out)
 }
 
 fn decode_key(secret: &str) -> Option<[u8; 32]> {
@@ -540,17 +685,6 @@ impl Config {
                 ));
             }
         }
-        for (i, p) in raw.public_paths.iter().enumerate() {
-            // Requests are matched on their normalized path, so an entry that is not itself normal
-            // (`/a/../b`, `/a//b`, `/%61`) could never match: refuse it rather than let it surprise.
-            let base = p.strip_suffix('*').unwrap_or(p);
-            if normalize_path(base).as_deref() != Some(base) {
-                return Err(invalid(
-                    format!("public_paths[{i}]"),
-                    "must be a normalized absolute path, optionally ending in *",
-                ));
-            }
-        }
         let post_logout = match raw.post_logout_redirect_url {
             Some(u) => validate_redirect(&u, &raw.allowed_redirect_domains).ok_or_else(|| {
                 invalid(
@@ -560,19 +694,7 @@ impl Config {
             })?,
             None => "/".to_string(),
         };
-        let mut algs = Vec::new();
-        for (i, a) in raw.id_token.allowed_algs.iter().enumerate() {
-            let alg = Alg::from_name(a).ok_or_else(|| {
-                invalid(
-                    format!("id_token.allowed_algs[{i}]"),
-                    format!("{a:?} is not supported (none and HMAC are never accepted); use RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384 or EdDSA"),
-                )
-            })?;
-            algs.push(alg);
-        }
-        if algs.is_empty() {
-            return Err(invalid("id_token.allowed_algs", "must not be empty"));
-        }
+        let algs = parse_algs("id_token.allowed_algs", &raw.id_token.allowed_algs)?;
         if raw.id_token.leeway_seconds > 600 {
             return Err(invalid("id_token.leeway_seconds", "must be at most 600"));
         }
@@ -617,6 +739,19 @@ impl Config {
                 accepted_bindings.push(b);
             }
         }
+        let policy = routes::policy(raw.routes, &raw.public_paths)?;
+        let headers = mapped_headers(claims.headers)?;
+        let mut kept_claims = routes::claim_paths(&policy);
+        for h in &headers {
+            if let HeaderSource::Claim(c) = &h.from {
+                if !kept_claims.contains(c) {
+                    kept_claims.push(c.clone());
+                }
+            }
+        }
+        let mut owned_headers: Vec<String> =
+            IDENTITY_HEADERS.iter().map(|h| h.to_string()).collect();
+        owned_headers.extend(headers.iter().map(|h| h.name.clone()));
         let login_issuer = IssuerConfig {
             issuer: raw.issuer.clone(),
             cluster: raw.idp_cluster.clone(),
@@ -625,8 +760,27 @@ impl Config {
             jwks_min_refetch_interval: p.jwks_min_refetch_interval_seconds,
             callout_timeout_ms: p.callout_timeout_ms,
         };
+        let mut issuers = vec![login_issuer];
+        let (bearer, token_cache_size) =
+            bearer::bearer(raw.bearer, &mut issuers, &algs, raw.id_token.leeway_seconds)?;
+        let takes_bearer = policy
+            .rules
+            .iter()
+            .map(|r| &r.route)
+            .chain([&policy.default])
+            .any(|r| r.action == Action::Authenticate && r.accept != Accept::Session);
+        if takes_bearer && bearer.is_empty() {
+            return Err(invalid(
+                "bearer.issuers",
+                "routes accept bearer tokens but no issuer is configured",
+            ));
+        }
         Ok(Config {
-            issuers: vec![login_issuer],
+            issuers,
+            bearer,
+            token_cache_size,
+            kept_claims,
+            owned_headers,
             binding,
             accepted_bindings,
             insecure_allow_unverified_email: raw.insecure_allow_unverified_email,
@@ -653,13 +807,12 @@ impl Config {
                 groups: claims.groups,
                 name: claims.name,
                 preferred_username: claims.preferred_username,
+                headers,
             },
             pass_access_token: raw.headers.pass_access_token,
             pass_authorization_header: raw.headers.pass_authorization_header,
             allowed_redirect_domains: raw.allowed_redirect_domains,
-            policy: Policy {
-                public_paths: PublicPaths::new(&raw.public_paths),
-            },
+            policy,
             post_logout_redirect_url: post_logout,
             allowed_algs: algs,
             leeway: raw.id_token.leeway_seconds,

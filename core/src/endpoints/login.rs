@@ -16,7 +16,6 @@ use crate::decision::{CalloutResponse, Decision, Header, Reason, MAX_CALLOUT_BOD
 use crate::engine::{wants_json, Engine, Pending};
 use crate::oidc::authorize::{authorization_url, AuthorizeParams};
 use crate::oidc::discovery::get_callout;
-use crate::oidc::jwks::parse_jwks;
 use crate::oidc::pkce::{challenge_s256, random_token};
 use crate::oidc::refresh::Provider;
 use crate::oidc::token::{parse_token_response, token_request, TokenResponse};
@@ -111,41 +110,12 @@ impl Engine {
                 cookie,
                 browser,
                 tokens,
-            } => {
-                let Some(current) = vm.provider(0).cloned() else {
-                    return self.login_error(503, Reason::ProviderNotReady, browser, &cookie);
-                };
-                // Whatever the result, the refetch time is recorded so an unknown kid cannot make us
-                // refetch more than once per interval.
-                let fetched = match response {
-                    CalloutResponse::Received { status: 504, .. } => {
-                        Err((504, Reason::JwksTimeout))
-                    }
-                    CalloutResponse::Failed => Err((502, Reason::JwksUnavailable)),
-                    CalloutResponse::Received { status: 200, body }
-                        if body.len() <= MAX_CALLOUT_BODY =>
-                    {
-                        parse_jwks(body).map_err(|_| (502, Reason::JwksUnavailable))
-                    }
-                    CalloutResponse::Received { .. } => Err((502, Reason::JwksUnavailable)),
-                };
-                let refetch_failed = fetched.as_ref().err().copied();
-                let provider = Arc::new(Provider {
-                    metadata: current.metadata.clone(),
-                    jwks: fetched.unwrap_or_else(|_| current.jwks.clone()),
-                    jwks_fetched_at: current.jwks_fetched_at,
-                    jwks_refetched_at: Some(now),
-                });
-                // The refetched keys land in this VM's state: later requests use them.
-                if let Some(state) = vm.issuers.get_mut(0) {
-                    state.provider = Some(provider.clone());
-                }
-                if let Some((status, reason)) = refetch_failed {
-                    self.login_error(status, reason, browser, &cookie)
-                } else {
+            } => match self.install_refetched_jwks(0, response, now, vm) {
+                Ok(provider) => {
                     self.finish_login(login, cookie, browser, tokens, &provider, false, now, rng)
                 }
-            }
+                Err((status, reason)) => self.login_error(status, reason, browser, &cookie),
+            },
         }
     }
 
@@ -329,11 +299,11 @@ impl Engine {
         ) {
             Some(callout) => Decision::Callout {
                 callout,
-                pending: Pending(Box::new(Flow::Token {
+                pending: Pending(Box::new(crate::engine::Flow::Login(Flow::Token {
                     login,
                     cookie,
                     browser,
-                })),
+                }))),
             },
             None => fail(502, Reason::TokenEndpointError),
         }
@@ -372,12 +342,12 @@ impl Engine {
                 ) {
                     Some(callout) => Decision::Callout {
                         callout,
-                        pending: Pending(Box::new(Flow::Jwks {
+                        pending: Pending(Box::new(crate::engine::Flow::Login(Flow::Jwks {
                             login,
                             cookie,
                             browser,
                             tokens,
-                        })),
+                        }))),
                     },
                     None => self.login_error(502, Reason::JwksUnavailable, browser, &cookie),
                 };

@@ -13,13 +13,13 @@ impl Engine {
     pub(crate) fn userinfo(&self, req: &Request<'_>, now: UnixTime, vm: &mut VmState) -> Decision {
         match self.session(req, now, vm) {
             Some(hit) => {
-                let s = &hit.session;
+                let s = &hit.identity;
                 response::json(
                     200,
                     &serde_json::json!({
-                        "user": s.user, "sub": s.sub, "email": s.email, "email_verified": s.email_verified,
+                        "user": s.user, "sub": s.sub, "email": s.email, "email_verified": s.email.is_some(),
                         "name": s.name, "preferred_username": s.preferred_username, "groups": s.groups,
-                        "expires_at": s.expires_at,
+                        "expires_at": hit.expires_at,
                     }),
                     Vec::new(),
                     Reason::UserInfo,

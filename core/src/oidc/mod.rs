@@ -73,6 +73,30 @@ impl IdTokenError {
     }
 }
 
+impl IdTokenError {
+    /// The same cause for a bearer token, prefixed `bearer_`.
+    #[must_use]
+    pub fn bearer_code(self) -> &'static str {
+        match self {
+            IdTokenError::Malformed => "bearer_malformed",
+            IdTokenError::AlgorithmNotAllowed => "bearer_alg_not_allowed",
+            IdTokenError::UnknownKey => "bearer_unknown_kid",
+            IdTokenError::KeyMismatch => "bearer_key_mismatch",
+            IdTokenError::AmbiguousKey => "bearer_ambiguous_key",
+            IdTokenError::BadSignature => "bearer_bad_signature",
+            IdTokenError::WrongIssuer => "bearer_wrong_issuer",
+            IdTokenError::WrongAudience => "bearer_wrong_audience",
+            IdTokenError::WrongAuthorizedParty => "bearer_wrong_azp",
+            IdTokenError::ExpiryMissing => "bearer_exp_missing",
+            IdTokenError::Expired => "bearer_expired",
+            IdTokenError::IssuedAtMissing => "bearer_iat_missing",
+            IdTokenError::IssuedInFuture => "bearer_issued_in_future",
+            IdTokenError::NonceMismatch => "bearer_nonce_mismatch",
+            IdTokenError::SubjectMissing => "bearer_sub_missing",
+        }
+    }
+}
+
 /// Signature algorithms we can verify. HMAC and `none` are deliberately absent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Alg {

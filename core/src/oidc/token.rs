@@ -79,6 +79,9 @@ pub struct TokenResponse {
     /// Must be `Bearer` (case-insensitive) when present.
     #[serde(default)]
     pub token_type: Option<String>,
+    /// The granted scopes (RFC 6749 §5.1), when the IdP says; read as a string only.
+    #[serde(default)]
+    pub scope: Option<serde_json::Value>,
 }
 
 /// Parses a 200 token response; `None` if it is not one we can use.

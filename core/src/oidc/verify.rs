@@ -77,6 +77,118 @@ pub fn verify_id_token(
     jwks: &Jwks,
     exp: &Expectations<'_>,
 ) -> Result<VerifiedIdToken, IdTokenError> {
+    let (claims, dates) = verify_signed(token, jwks, exp.allowed_algs, exp.now, exp.leeway)?;
+    check_claims(claims, &dates, exp)
+}
+
+/// What a bearer (access) token must satisfy (RFC 9068 §4, without insisting on its `typ`).
+#[derive(Debug, Clone)]
+pub struct AccessExpectations<'a> {
+    /// Exact `iss`.
+    pub issuer: &'a str,
+    /// `aud` must hold one of these.
+    pub audiences: &'a [String],
+    /// Allowed algorithms.
+    pub allowed_algs: &'a [Alg],
+    /// The current time.
+    pub now: UnixTime,
+    /// Leeway in seconds for `exp`, `iat`, `nbf`.
+    pub leeway: u64,
+}
+
+/// A verified access token.
+#[derive(Debug, Clone)]
+pub struct VerifiedAccessToken {
+    /// `sub`, or for a service token without one, its `client_id` / `azp`.
+    pub subject: String,
+    /// The client the token was issued to (`client_id`, else `azp`), if named.
+    pub client_id: Option<String>,
+    /// `exp`.
+    pub expires_at: u64,
+    /// `iat`, if present.
+    pub issued_at: Option<u64>,
+    /// Every claim.
+    pub claims: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The `iss` of a compact JWS, read without verifying anything (to pick the issuer whose keys verify
+/// it). `None` if the token is not one.
+#[must_use]
+pub fn peek_issuer(token: &str) -> Option<String> {
+    if token.len() > MAX_TOKEN_LEN {
+        return None;
+    }
+    let payload = token.split('.').nth(1)?;
+    let json = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let claims: serde_json::Map<String, serde_json::Value> =
+        crate::json::from_object(&json).ok()?;
+    claims.get("iss")?.as_str().map(String::from)
+}
+
+/// Verifies a bearer access token: signature through the issuer's keys, `iss` exactly, `aud`, `exp`
+/// required, `nbf` and `iat` not in the future (with leeway).
+pub fn verify_access_token(
+    token: &str,
+    jwks: &Jwks,
+    exp: &AccessExpectations<'_>,
+) -> Result<VerifiedAccessToken, IdTokenError> {
+    let (c, dates) = verify_signed(token, jwks, exp.allowed_algs, exp.now, exp.leeway)?;
+    let now = exp.now.0;
+    if c.issuer.as_deref() != Some(exp.issuer) {
+        return Err(IdTokenError::WrongIssuer);
+    }
+    let audiences: Vec<&str> = match &c.audiences {
+        Some(Audiences::AsString(a)) => vec![a.as_str()],
+        Some(Audiences::AsSet(set)) => set.iter().map(String::as_str).collect(),
+        None => vec![],
+    };
+    if !audiences
+        .iter()
+        .any(|a| exp.audiences.iter().any(|want| want == a))
+    {
+        return Err(IdTokenError::WrongAudience);
+    }
+    let expires = dates.exp.ok_or(IdTokenError::ExpiryMissing)?;
+    if now >= expires.saturating_add(exp.leeway) {
+        return Err(IdTokenError::Expired);
+    }
+    let future = |t: Option<u64>| t.is_some_and(|t| t > now.saturating_add(exp.leeway));
+    if future(dates.iat) || future(dates.nbf) {
+        return Err(IdTokenError::IssuedInFuture);
+    }
+    let mut claims: serde_json::Map<String, serde_json::Value> =
+        c.custom.other.into_iter().collect();
+    let text = |v: Option<&serde_json::Value>| {
+        v.and_then(serde_json::Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+    };
+    let client_id = text(claims.get("client_id")).or_else(|| text(claims.get("azp")));
+    let subject = c
+        .subject
+        .filter(|s| !s.is_empty())
+        .or_else(|| client_id.clone())
+        .ok_or(IdTokenError::SubjectMissing)?;
+    claims.insert("sub".into(), serde_json::Value::String(subject.clone()));
+    Ok(VerifiedAccessToken {
+        subject,
+        client_id,
+        expires_at: expires,
+        issued_at: dates.iat,
+        claims,
+    })
+}
+
+/// The signature part shared by ID and access tokens: compact form, `crit` refused, `alg` on the
+/// allowlist, the key chosen by `kid` from the issuer's set only (never from `jku`, `x5u`, `jwk`,
+/// `x5c`), at most [`MAX_CANDIDATES`] checks. Returns the claims and our own reading of the dates.
+fn verify_signed(
+    token: &str,
+    jwks: &Jwks,
+    allowed_algs: &[Alg],
+    now: UnixTime,
+    leeway: u64,
+) -> Result<(JWTClaims<IdClaims>, Dates), IdTokenError> {
     if token.len() > MAX_TOKEN_LEN || token.split('.').count() != 3 {
         return Err(IdTokenError::Malformed);
     }
@@ -92,7 +204,7 @@ pub fn verify_id_token(
         return Err(IdTokenError::Malformed);
     }
     let alg = Alg::from_name(&header.alg)
-        .filter(|a| exp.allowed_algs.contains(a))
+        .filter(|a| allowed_algs.contains(a))
         .ok_or(IdTokenError::AlgorithmNotAllowed)?;
     let fitting: Vec<&Jwk> = match &header.kid {
         Some(kid) => {
@@ -123,18 +235,13 @@ pub fn verify_id_token(
     };
     // Duplicate kids (a misbehaving IdP) cost at most MAX_CANDIDATES signature checks.
     let mut last = IdTokenError::BadSignature;
-    let mut verified = None;
     for key in fitting.into_iter().take(MAX_CANDIDATES) {
-        match verify_with(key, alg, token, exp) {
-            Ok(c) => {
-                verified = Some(c);
-                break;
-            }
+        match verify_with(key, alg, token, now, leeway) {
+            Ok(c) => return Ok((c, dates)),
             Err(e) => last = e,
         }
     }
-    let claims = verified.ok_or(last)?;
-    check_claims(claims, &dates, exp)
+    Err(last)
 }
 
 /// `exp`, `iat` and `nbf` as we read them from the payload: NumericDates (RFC 7519 §2) must be
@@ -180,12 +287,12 @@ fn numeric_date(v: &serde_json::Value) -> Option<u64> {
     (0.0..9.0e15).contains(&f).then_some(f as u64)
 }
 
-fn options(exp: &Expectations<'_>) -> VerificationOptions {
+fn options(now: UnixTime, leeway: u64) -> VerificationOptions {
     VerificationOptions {
         // iat/nbf are checked by us with the same leeway; jwt-simple still checks `exp`.
         accept_future: true,
-        time_tolerance: Some(Duration::from_secs(exp.leeway)),
-        artificial_time: Some(Duration::from_secs(exp.now.0)),
+        time_tolerance: Some(Duration::from_secs(leeway)),
+        artificial_time: Some(Duration::from_secs(now.0)),
         max_token_length: Some(MAX_TOKEN_LEN),
         ..VerificationOptions::default()
     }
@@ -195,9 +302,10 @@ fn verify_with(
     key: &Jwk,
     alg: Alg,
     token: &str,
-    exp: &Expectations<'_>,
+    now: UnixTime,
+    leeway: u64,
 ) -> Result<JWTClaims<IdClaims>, IdTokenError> {
-    let opts = Some(options(exp));
+    let opts = Some(options(now, leeway));
     let result = match (&key.material, alg) {
         (KeyMaterial::Rsa { n, e }, Alg::RS256) => {
             RS256PublicKey::from_components(n, e).and_then(|k| k.verify_token(token, opts))

@@ -37,15 +37,19 @@ pub fn folds_to(name: &[u8], canonical: &str) -> bool {
         })
 }
 
-/// The names (as sent) of every request header that spoofs an identity header, each listed once.
-/// `also_authorization` adds `Authorization` when we are the ones who set it. Linear in the number of
-/// headers: a name is compared with earlier finds only when it is itself a spoof.
+/// The names (as sent) of every request header that spoofs one of `owned` (lowercase with `-`: the
+/// identity headers and every mapped one), each listed once. `also_authorization` adds `Authorization`
+/// when we are the ones who set it. A name is compared with earlier finds only when it is itself a spoof.
 #[must_use]
-pub fn spoofed_headers(headers: &[RawHeader<'_>], also_authorization: bool) -> Vec<String> {
+pub fn spoofed_headers(
+    headers: &[RawHeader<'_>],
+    owned: &[String],
+    also_authorization: bool,
+) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for (name, _) in headers {
-        // Identity header names are ASCII, so a name that folds to one is ASCII too.
-        let owned = IDENTITY_HEADERS.iter().any(|c| folds_to(name, c))
+        // Owned header names are ASCII, so a name that folds to one is ASCII too.
+        let owned = owned.iter().any(|c| folds_to(name, c))
             || (also_authorization && folds_to(name, "authorization"));
         if !owned {
             continue;
@@ -126,7 +130,8 @@ mod tests {
             ("authorization", "Bearer x"),
             ("x-forwarded-userx", "no"),
         ]);
-        let s = spoofed_headers(&req, false);
+        let owned: Vec<String> = IDENTITY_HEADERS.iter().map(|s| s.to_string()).collect();
+        let s = spoofed_headers(&req, &owned, false);
         assert_eq!(
             s,
             vec![
@@ -136,7 +141,7 @@ mod tests {
                 "x-forwarded-groups"
             ]
         );
-        assert!(spoofed_headers(&req, true).contains(&"authorization".to_string()));
+        assert!(spoofed_headers(&req, &owned, true).contains(&"authorization".to_string()));
     }
 
     #[test]

@@ -5,4 +5,5 @@ pub mod headers;
 pub mod navigation;
 pub mod path;
 pub mod redirect;
+pub mod requirements;
 pub mod rules;

@@ -97,7 +97,7 @@ fn percent_decode_all(bytes: &[u8]) -> Option<Vec<u8>> {
 
 /// True when `normalize_path(p) == Some(p)` is certain without doing the work: an absolute path with
 /// no escapes, separators to refuse, empty segments or dot segments.
-fn already_normal(p: &str) -> bool {
+pub fn already_normal(p: &str) -> bool {
     let b = p.as_bytes();
     if b.first() != Some(&b'/') {
         return false;

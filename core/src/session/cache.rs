@@ -1,20 +1,34 @@
 //! A bounded per-VM cache of opened sessions, keyed by the exact cookie value, so steady-state requests
 //! skip the AEAD open and JSON parse. The key is the full sealed value: a tampered cookie is a different
 //! key and goes through `open` (and fails). Entries still have their expiry checked on every hit.
+//! The same structure, keyed by a token's SHA-256, caches verified bearer tokens.
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::sync::Arc;
 
 use crate::decision::Header;
-use crate::session::Session;
+use crate::identity::Identity;
 
-/// What a cache hit gives back: the session and the identity headers computed from it.
+/// What a cache hit gives back: the identity, when it stops being valid, and the headers computed from
+/// it once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CachedSession {
-    /// The opened session.
-    pub session: Session,
+    /// Who.
+    pub identity: Identity,
+    /// When it was issued (a session) or the token's `iat` (0 if absent).
+    pub issued_at: u64,
+    /// When it stops being valid: the session's end, or the token's `exp`.
+    pub expires_at: u64,
     /// The identity headers to send upstream (shared into every `Forward`, never copied).
     pub upstream: Arc<[Header]>,
+}
+
+impl CachedSession {
+    /// Valid at `now` (issued not in the future beyond `leeway`).
+    #[must_use]
+    pub fn is_valid_at(&self, now: crate::time::UnixTime, leeway: u64) -> bool {
+        now.0 < self.expires_at && self.issued_at <= now.0.saturating_add(leeway)
+    }
 }
 
 /// FIFO-bounded map from cookie value to opened session.
@@ -93,19 +107,16 @@ mod tests {
     use alloc::vec;
 
     fn entry(user: &str) -> Arc<CachedSession> {
+        let session = crate::session::Session {
+            user: String::from(user),
+            sub: String::from(user),
+            expires_at: 10,
+            ..Default::default()
+        };
         Arc::new(CachedSession {
-            session: Session {
-                user: String::from(user),
-                sub: String::from(user),
-                email: None,
-                email_verified: None,
-                name: None,
-                preferred_username: None,
-                groups: vec![],
-                issued_at: 0,
-                expires_at: 10,
-                access_token: None,
-            },
+            identity: Identity::of_session(&session),
+            issued_at: 0,
+            expires_at: 10,
             upstream: Arc::from(vec![]),
         })
     }
@@ -119,7 +130,7 @@ mod tests {
         assert_eq!(c.len(), 2);
         assert!(c.get("a").is_none());
         assert_eq!(
-            c.get("c").map(|e| e.session.user.clone()).as_deref(),
+            c.get("c").map(|e| e.identity.user.clone()).as_deref(),
             Some("c")
         );
         c.remove("b");

@@ -5,6 +5,7 @@ pub mod cache;
 pub mod cookie;
 pub mod keyring;
 
+use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
@@ -25,7 +26,7 @@ impl fmt::Debug for Secret {
 }
 
 /// The signed-in user, as sealed in the session cookie. Short field names keep the cookie small.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Session {
     /// The value of the configured user claim (default `sub`).
     #[serde(rename = "u")]
@@ -57,6 +58,12 @@ pub struct Session {
     /// The access token, kept only when it is forwarded upstream.
     #[serde(rename = "a", default, skip_serializing_if = "Option::is_none")]
     pub access_token: Option<Secret>,
+    /// Scopes granted at login (the token response's `scope`).
+    #[serde(rename = "sc", default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
+    /// The claims rules and mapped headers refer to (only those), by claim path.
+    #[serde(rename = "c", default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub claims: BTreeMap<String, serde_json::Value>,
 }
 
 impl Session {

@@ -1,0 +1,172 @@
+//! Authentication by bearer token (RFC 6750): a JWT access token from a configured issuer, verified
+//! through that issuer's key set (the same refresh and unknown-`kid` rules as ID tokens), cached per VM
+//! by the token's SHA-256 until its `exp`.
+
+use std::string::String;
+use std::sync::Arc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
+
+use crate::decision::{Callout, CalloutResponse, Reason, MAX_CALLOUT_BODY};
+use crate::engine::Engine;
+use crate::identity::mapping::identity_of;
+use crate::identity::Source;
+use crate::oidc::discovery::get_callout;
+use crate::oidc::jwks::parse_jwks;
+use crate::oidc::refresh::Provider;
+use crate::oidc::verify::{peek_issuer, verify_access_token, AccessExpectations};
+use crate::oidc::IdTokenError;
+use crate::request::Request;
+use crate::session::cache::CachedSession;
+use crate::time::UnixTime;
+use crate::vm::VmState;
+
+/// Longest credential read from a header.
+const MAX_CREDENTIAL: usize = 16 * 1024;
+
+/// What verifying a bearer token came to.
+pub(crate) enum Verdict {
+    /// Valid: the identity (shared with the cache).
+    Valid(Arc<CachedSession>),
+    /// Refused, with the reason (401 `invalid_token`).
+    Invalid(Reason),
+    /// Unknown `kid`: refetch this issuer's JWKS, then verify again.
+    Refetch(Callout, usize),
+    /// The issuer's keys have not loaded yet (503).
+    NotReady,
+}
+
+/// The bearer credential in `header` (`Bearer <token>`, scheme case-insensitive, RFC 6750 §2.1).
+/// `None`: no such header; `Some(None)`: a header that does not hold a usable bearer token.
+pub(crate) fn credential<'r>(req: &Request<'r>, header: &str) -> Option<Option<&'r str>> {
+    let value = req.header(header)?;
+    let token = value
+        .get(..7)
+        .filter(|s| s.eq_ignore_ascii_case("bearer "))
+        .and_then(|_| value.get(7..))
+        .map(|t| t.trim_matches(' '))
+        .filter(|t| {
+            !t.is_empty()
+                && t.len() <= MAX_CREDENTIAL
+                && t.bytes().all(|b| {
+                    b.is_ascii_alphanumeric()
+                        || matches!(b, b'-' | b'_' | b'.' | b'~' | b'+' | b'/' | b'=')
+                })
+        });
+    Some(token)
+}
+
+/// The cache key: base64url of the token's SHA-256 (the token itself is never kept).
+fn cache_key(token: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
+}
+
+impl Engine {
+    /// Verifies a bearer token (cache first). `may_refetch`: an unknown `kid` may ask for a JWKS refetch.
+    pub(crate) fn verify_bearer(
+        &self,
+        token: &str,
+        now: UnixTime,
+        vm: &mut VmState,
+        may_refetch: bool,
+    ) -> Verdict {
+        let cfg = &*self.config;
+        let key = cache_key(token);
+        if let Some(hit) = vm.tokens.get(&key) {
+            if hit.is_valid_at(now, 0) {
+                vm.token_cache_hits += 1;
+                return Verdict::Valid(hit);
+            }
+            vm.tokens.remove(&key);
+        }
+        vm.token_cache_misses += 1;
+        let Some(iss) = peek_issuer(token) else {
+            return Verdict::Invalid(Reason::BearerRejected(IdTokenError::Malformed));
+        };
+        let Some(issuer) = cfg.bearer.iter().find(|b| b.issuer == iss) else {
+            return Verdict::Invalid(Reason::BearerUnknownIssuer);
+        };
+        let Some(provider) = vm.provider(issuer.index).cloned() else {
+            return Verdict::NotReady;
+        };
+        let expect = AccessExpectations {
+            issuer: &issuer.issuer,
+            audiences: &issuer.audiences,
+            allowed_algs: &issuer.allowed_algs,
+            now,
+            leeway: issuer.leeway,
+        };
+        let v = match verify_access_token(token, &provider.jwks, &expect) {
+            Ok(v) => v,
+            Err(IdTokenError::UnknownKey) => {
+                let src = cfg.issuers.get(issuer.index);
+                let allowed = may_refetch
+                    && src.is_some_and(|s| {
+                        provider.may_refetch_jwks(now, s.jwks_min_refetch_interval)
+                    });
+                return match src.and_then(|s| {
+                    get_callout(
+                        &provider.metadata.jwks_uri,
+                        &s.cluster,
+                        s.callout_timeout_ms,
+                    )
+                }) {
+                    Some(c) if allowed => Verdict::Refetch(c, issuer.index),
+                    _ => Verdict::Invalid(Reason::BearerRejected(IdTokenError::UnknownKey)),
+                };
+            }
+            Err(e) => return Verdict::Invalid(Reason::BearerRejected(e)),
+        };
+        let fallback = v.client_id.clone().unwrap_or_else(|| v.subject.clone());
+        let identity = match identity_of(cfg, &v.claims, &v.subject, &fallback, Source::Bearer) {
+            Ok(id) => id,
+            Err(r) => return Verdict::Invalid(r),
+        };
+        let entry = Arc::new(CachedSession {
+            upstream: Arc::from(self.identity_headers(&identity, None)),
+            identity,
+            issued_at: 0,
+            expires_at: v.expires_at.saturating_add(issuer.leeway),
+        });
+        vm.tokens.insert(&key, entry.clone());
+        Verdict::Valid(entry)
+    }
+
+    /// Installs a JWKS refetched for issuer `index` (whatever came back, the refetch time is recorded,
+    /// so a flood of unknown kids costs at most one fetch per interval). `false` if it failed.
+    pub(crate) fn install_refetched_jwks(
+        &self,
+        index: usize,
+        response: CalloutResponse<'_>,
+        now: UnixTime,
+        vm: &mut VmState,
+    ) -> Result<Arc<Provider>, (u16, Reason)> {
+        let Some(current) = vm.provider(index).cloned() else {
+            return Err((503, Reason::ProviderNotReady));
+        };
+        let fetched = match response {
+            CalloutResponse::Received { status: 504, .. } => Err((504, Reason::JwksTimeout)),
+            CalloutResponse::Failed => Err((502, Reason::JwksUnavailable)),
+            CalloutResponse::Received { status: 200, body } if body.len() <= MAX_CALLOUT_BODY => {
+                parse_jwks(body).map_err(|_| (502, Reason::JwksUnavailable))
+            }
+            CalloutResponse::Received { .. } => Err((502, Reason::JwksUnavailable)),
+        };
+        let failed = fetched.as_ref().err().copied();
+        let provider = Arc::new(Provider {
+            metadata: current.metadata.clone(),
+            jwks: fetched.unwrap_or_else(|_| current.jwks.clone()),
+            jwks_fetched_at: current.jwks_fetched_at,
+            jwks_refetched_at: Some(now),
+        });
+        if let Some(state) = vm.issuers.get_mut(index) {
+            state.provider = Some(provider.clone());
+        }
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(provider),
+        }
+    }
+}
