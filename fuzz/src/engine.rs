@@ -434,6 +434,7 @@ fn build() -> World {
         issued_at: issued,
         expires_at: expires,
         access_token: Some(Secret("at-never-forwarded".into())),
+        ..Default::default()
     };
     let seal = |purpose, name: &str, bind: &str, s: &Session, rng: &mut ChaCha20Rng| {
         cfg.keys
