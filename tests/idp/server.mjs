@@ -62,6 +62,9 @@ const configuration = {
     // A service: client credentials grant only.
     { client_id: 'svc-worker', client_secret: 'svc-worker-secret', token_endpoint_auth_method: 'client_secret_basic',
       grant_types: ['client_credentials'], response_types: [], redirect_uris: [] },
+    // A service whose access tokens live one second (expired-token tests without waiting minutes).
+    { client_id: 'svc-short', client_secret: 'svc-short-secret', token_endpoint_auth_method: 'client_secret_basic',
+      grant_types: ['client_credentials'], response_types: [], redirect_uris: [] },
     // A resource server that only introspects (any confidential client may introspect any token).
     { client_id: 'portcullis-introspect', client_secret: 'portcullis-introspect-secret', token_endpoint_auth_method: 'client_secret_basic',
       grant_types: [], response_types: [], redirect_uris: [] },
@@ -74,6 +77,9 @@ const configuration = {
   // Put the scope's claims in the ID token itself (the relying party reads them from there).
   conformIdTokenClaims: false,
   pkce: { required: () => true },
+  ttl: {
+    ClientCredentials: (ctx, token, client) => (client.clientId === 'svc-short' ? 1 : 600),
+  },
   cookies: { keys: ['portcullis-dev-idp-cookie-key'] },
   features: {
     devInteractions: { enabled: true },

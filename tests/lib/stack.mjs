@@ -140,7 +140,9 @@ async function startStackUnguarded({ plugin = {}, concurrency = 2, name = 'e2e',
     if (r.status !== 200) throw new Error(`fault proxy ${method} ${p}: ${r.status} ${r.body}`);
     return r.json();
   };
-  const filters = [portcullisFilter(WASM, pluginConfig({ idpPort: idp, overrides: plugin }))];
+  // `plugin` may be a function of the IdP's URL (the issuer is only known once its port is).
+  const overrides = typeof plugin === 'function' ? plugin(`http://127.0.0.1:${idp}`) : plugin;
+  const filters = [portcullisFilter(WASM, pluginConfig({ idpPort: idp, overrides }))];
   const envoys = [];
   /** Starts an Envoy with this stack's filter configuration (another replica, or a restart). */
   async function envoyOn(listenPort, adminPort, envoyName) {
