@@ -123,11 +123,34 @@ fn every_bad_token_is_a_401_invalid_token_never_a_redirect_or_a_cookie() {
         ),
         (
             "jku pointing elsewhere is ignored",
+            raw_jwt(
+                &json!({"alg": "RS256", "kid": "evil", "jku": "https://evil.test/jwks"}),
+                &good,
+                b"sig",
+            ),
+            "bearer_unknown_kid",
+        ),
+        (
+            "x5u pointing elsewhere is ignored",
+            raw_jwt(
+                &json!({"alg": "RS256", "kid": "evil", "x5u": "https://evil.test/cert"}),
+                &good,
+                b"sig",
+            ),
+            "bearer_unknown_kid",
+        ),
+        (
+            "an embedded jwk is ignored",
             {
-                let evil = test_key(RSA_2_PEM, "evil");
-                let t = sign_rs256(&evil, &good);
-                // Same signature, but the header now also claims a jku: the kid is still unknown.
-                t
+                use base64::Engine as _;
+                let pk = rsa2.public_key().to_components();
+                let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+                let jwk = json!({"kty": "RSA", "n": b64(&pk.n), "e": b64(&pk.e)});
+                raw_jwt(
+                    &json!({"alg": "RS256", "kid": "evil", "jwk": jwk}),
+                    &good,
+                    b"sig",
+                )
             },
             "bearer_unknown_kid",
         ),
