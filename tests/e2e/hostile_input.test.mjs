@@ -112,6 +112,8 @@ const ALICE = {
   'x-forwarded-preferred-username': ['alice'],
   'x-auth-request-user': ['alice'],
   'x-auth-request-email': ['alice@example.com'],
+  'x-auth-request-groups': ['admins,staff'],
+  'x-auth-request-preferred-username': ['alice'],
 };
 
 describe('hostile bytes in requests', () => {

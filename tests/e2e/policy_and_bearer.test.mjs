@@ -112,7 +112,8 @@ describe('routes, requirements and bearer tokens', () => {
     const short = await serviceToken(s, { client: 'svc-short' });
     const fresh = await get(`${s.app}/api/items`, { headers: bearer(short) });
     assert.equal(fresh.status, 200, 'valid while it lives');
-    await sleep(2100);
+    // Three-second tokens; the filter's clock is the last one-second tick, so wait well past exp.
+    await sleep(5000);
     const stale = await get(`${s.app}/api/items`, { headers: bearer(short) });
     assert.equal(stale.status, 401, 'refused once expired, even though it was cached');
     assert.equal(JSON.parse(stale.body).code, 'bearer_expired');

@@ -62,7 +62,7 @@ const configuration = {
     // A service: client credentials grant only.
     { client_id: 'svc-worker', client_secret: 'svc-worker-secret', token_endpoint_auth_method: 'client_secret_basic',
       grant_types: ['client_credentials'], response_types: [], redirect_uris: [] },
-    // A service whose access tokens live one second (expired-token tests without waiting minutes).
+    // A service whose access tokens live three seconds (expired-token tests without waiting minutes).
     { client_id: 'svc-short', client_secret: 'svc-short-secret', token_endpoint_auth_method: 'client_secret_basic',
       grant_types: ['client_credentials'], response_types: [], redirect_uris: [] },
     // A resource server that only introspects (any confidential client may introspect any token).
@@ -78,7 +78,7 @@ const configuration = {
   conformIdTokenClaims: false,
   pkce: { required: () => true },
   ttl: {
-    ClientCredentials: (ctx, token, client) => (client.clientId === 'svc-short' ? 1 : 600),
+    ClientCredentials: (ctx, token, client) => (client.clientId === 'svc-short' ? 3 : 600),
   },
   cookies: { keys: ['portcullis-dev-idp-cookie-key'] },
   features: {
