@@ -644,3 +644,52 @@ fn the_glob_matcher_agrees_with_a_naive_reference() {
         assert_eq!(segment_matches(p, s), want, "{p} {s}");
     }
 }
+
+/// A configuration with only `public_paths`: whether the engine's routing calls a path public.
+struct PublicOnly(Config);
+
+impl PublicOnly {
+    fn new(paths: Value) -> Self {
+        PublicOnly(cfg_with(json!({"public_paths": paths})).unwrap())
+    }
+
+    fn matches(&self, path: &str) -> bool {
+        self.0
+            .policy
+            .route_parts(path, "app.test", "GET")
+            .is_ok_and(|r| r.action == portcullis_core::policy::rules::Action::Public)
+    }
+}
+
+#[test]
+fn traversal_out_of_a_public_prefix_is_not_public() {
+    let p = PublicOnly::new(json!(["/public/*", "/healthz"]));
+    assert!(p.matches("/public/"));
+    assert!(p.matches("/public/a/b.css"));
+    assert!(p.matches("/healthz"));
+    assert!(!p.matches("//public//x"), "empty segments are never public");
+    for not_public in [
+        "/public",
+        "/healthz/",
+        "/healthzx",
+        "/public/../admin",
+        "/public/%2e%2e/admin",
+        "/public/%2E%2E/admin",
+        "/public/..%2fadmin",
+        "/public%2f../admin",
+        "/public/..;/admin",
+        "/public/.%2e/admin",
+        "/public\\..\\admin",
+        "/public/%252e%252e/admin",
+        "/public/%25%32%65%25%32%65/admin",
+        "/public/%c0%ae%c0%ae/admin",
+        "/public/%e0%80%ae/admin",
+        "/public/%ff/x",
+        "/public/a|",
+        "/public/c:",
+        "/admin",
+    ] {
+        assert!(!p.matches(not_public), "{not_public}");
+    }
+    assert!(!PublicOnly::new(json!([])).matches("/public/"));
+}

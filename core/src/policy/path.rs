@@ -1,4 +1,4 @@
-//! Path normalization for public-path matching.
+//! Path normalization for rule matching.
 //!
 //! A request is only let through without authentication when its *normalized* path matches a public
 //! entry, so `/public/../admin`, `/public/%2e%2e/admin` or `/public//../admin` never count as public.
@@ -124,60 +124,9 @@ pub fn already_normal(p: &str) -> bool {
     true
 }
 
-/// The configured public paths. An entry ending in `*` is a prefix (`/static/*` matches `/static/` and
-/// everything below it); any other entry matches exactly.
-#[derive(Debug, Clone, Default)]
-pub struct PublicPaths {
-    exact: Vec<String>,
-    prefixes: Vec<String>,
-}
-
-impl PublicPaths {
-    /// Builds the matcher. Entries must be normalized paths (checked by the config loader).
-    #[must_use]
-    pub fn new(entries: &[String]) -> Self {
-        let mut p = PublicPaths::default();
-        for e in entries {
-            match e.strip_suffix('*') {
-                Some(prefix) => p.prefixes.push(String::from(prefix)),
-                None => p.exact.push(e.clone()),
-            }
-        }
-        p
-    }
-
-    /// True if nothing is public (the common case; skips normalization on the hot path).
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.exact.is_empty() && self.prefixes.is_empty()
-    }
-
-    /// Whether the raw request path (no query) is public.
-    #[must_use]
-    pub fn matches(&self, raw_path: &str) -> bool {
-        if self.is_empty() {
-            return false;
-        }
-        // Hot path: most paths are already normal, and then need no allocation.
-        if already_normal(raw_path) {
-            return self.matches_normalized(raw_path);
-        }
-        let Some(norm) = normalize_path(raw_path) else {
-            return false;
-        };
-        self.matches_normalized(&norm)
-    }
-
-    fn matches_normalized(&self, norm: &str) -> bool {
-        self.exact.iter().any(|e| e == norm)
-            || self.prefixes.iter().any(|p| norm.starts_with(p.as_str()))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloc::string::ToString;
 
     #[test]
     fn normalization_resolves_dots_merges_slashes_and_decodes_unreserved() {
@@ -263,38 +212,5 @@ mod tests {
         ] {
             assert_eq!(normalize_path(bad), None, "{bad:?}");
         }
-    }
-
-    #[test]
-    fn traversal_out_of_a_public_prefix_is_not_public() {
-        let p = PublicPaths::new(&["/public/*".to_string(), "/healthz".to_string()]);
-        assert!(p.matches("/public/"));
-        assert!(p.matches("/public/a/b.css"));
-        assert!(p.matches("/healthz"));
-        assert!(!p.matches("//public//x"), "empty segments are never public");
-        for not_public in [
-            "/public",
-            "/healthz/",
-            "/healthzx",
-            "/public/../admin",
-            "/public/%2e%2e/admin",
-            "/public/%2E%2E/admin",
-            "/public/..%2fadmin",
-            "/public%2f../admin",
-            "/public/..;/admin",
-            "/public/.%2e/admin",
-            "/public\\..\\admin",
-            "/public/%252e%252e/admin",
-            "/public/%25%32%65%25%32%65/admin",
-            "/public/%c0%ae%c0%ae/admin",
-            "/public/%e0%80%ae/admin",
-            "/public/%ff/x",
-            "/public/a|",
-            "/public/c:",
-            "/admin",
-        ] {
-            assert!(!p.matches(not_public), "{not_public}");
-        }
-        assert!(!PublicPaths::new(&[]).matches("/public/"));
     }
 }

@@ -123,66 +123,56 @@ pub fn prefix_matches(prefix: &str, path: &str) -> bool {
 }
 
 /// Glob match: pattern and path split on `/`; a `**` segment matches zero or more segments, `*` inside a
-/// segment matches any run of characters within it. Greedy with one backtrack point per level, so
-/// linear-ish in practice and never exponential.
+/// segment matches any run of characters within it.
 #[must_use]
 pub fn glob_matches(pattern: &str, path: &str) -> bool {
     let pat: Vec<&str> = pattern.split('/').collect();
     let segs: Vec<&str> = path.split('/').collect();
-    let (mut p, mut s) = (0usize, 0usize);
-    let mut star: Option<(usize, usize)> = None;
-    while s < segs.len() {
-        match pat.get(p) {
-            Some(&"**") => {
-                star = Some((p, s));
-                p += 1;
-            }
-            Some(seg_pat) if segs.get(s).is_some_and(|seg| segment_matches(seg_pat, seg)) => {
-                p += 1;
-                s += 1;
-            }
-            _ => match star {
-                Some((sp, ss)) => {
-                    p = sp + 1;
-                    s = ss + 1;
-                    star = Some((sp, ss + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    pat.get(p..)
-        .is_some_and(|rest| rest.iter().all(|x| *x == "**"))
+    wildcard(&pat, &segs, |p| *p == "**", |p, s| segment_matches(p, s))
 }
 
 /// `*` matches any run of characters (within a segment); everything else literally.
 #[must_use]
 pub fn segment_matches(pattern: &str, seg: &str) -> bool {
-    let (pb, sb) = (pattern.as_bytes(), seg.as_bytes());
-    let (mut p, mut s) = (0usize, 0usize);
+    wildcard(
+        pattern.as_bytes(),
+        seg.as_bytes(),
+        |c| *c == b'*',
+        |p, c| p == c,
+    )
+}
+
+/// The one wildcard matcher, over segments (`**`) or bytes (`*`): greedy with a single backtrack point,
+/// so `O(len(pattern) × len(input))` at worst and never exponential.
+fn wildcard<P, T>(
+    pat: &[P],
+    input: &[T],
+    is_star: impl Fn(&P) -> bool,
+    item_matches: impl Fn(&P, &T) -> bool,
+) -> bool {
+    let (mut p, mut i) = (0usize, 0usize);
     let mut star: Option<(usize, usize)> = None;
-    while s < sb.len() {
-        match pb.get(p) {
-            Some(b'*') => {
-                star = Some((p, s));
+    while i < input.len() {
+        match pat.get(p) {
+            Some(x) if is_star(x) => {
+                star = Some((p, i));
                 p += 1;
             }
-            Some(c) if sb.get(s) == Some(c) => {
+            Some(x) if input.get(i).is_some_and(|t| item_matches(x, t)) => {
                 p += 1;
-                s += 1;
+                i += 1;
             }
             _ => match star {
-                Some((sp, ss)) => {
+                Some((sp, si)) => {
                     p = sp + 1;
-                    s = ss + 1;
-                    star = Some((sp, ss + 1));
+                    i = si + 1;
+                    star = Some((sp, si + 1));
                 }
                 None => return false,
             },
         }
     }
-    pb.get(p..)
-        .is_some_and(|rest| rest.iter().all(|c| *c == b'*'))
+    pat.get(p..).is_some_and(|rest| rest.iter().all(&is_star))
 }
 
 /// A host pattern.
@@ -303,10 +293,19 @@ pub struct Policy {
 impl Policy {
     /// The route for this request.
     pub fn route(&self, req: &Request<'_>) -> Result<&Route, Unroutable> {
+        self.route_parts(req.path_only(), req.authority, req.method)
+    }
+
+    /// The route for a raw path (no query), authority and method.
+    pub fn route_parts(
+        &self,
+        raw: &str,
+        authority: &str,
+        method: &str,
+    ) -> Result<&Route, Unroutable> {
         if self.rules.is_empty() {
             return Ok(&self.default);
         }
-        let raw = req.path_only();
         let normalized;
         let path = if already_normal(raw) {
             raw
@@ -314,11 +313,11 @@ impl Policy {
             normalized = normalize_path(raw).ok_or(Unroutable::PathInvalid)?;
             normalized.as_str()
         };
-        let host = split_authority(req.authority);
+        let host = split_authority(authority);
         Ok(self
             .rules
             .iter()
-            .find(|r| r.matches(host.as_ref(), path, req.method))
+            .find(|r| r.matches(host.as_ref(), path, method))
             .map_or(&self.default, |r| &r.route))
     }
 }
