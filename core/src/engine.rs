@@ -177,7 +177,7 @@ impl Engine {
                         &hit,
                     ),
                     Verdict::Invalid(reason) => {
-                        self.bearer_challenge(req.authority, 401, reason, None)
+                        response::bearer_challenge(req.authority, 401, reason, None)
                     }
                     Verdict::NotReady => self.error(req, 503, Reason::ProviderNotReady),
                     Verdict::Refetch(callout, issuer) => Decision::Callout {
@@ -194,14 +194,14 @@ impl Engine {
                     },
                 }
             }
-            Some(None) => self.bearer_challenge(
+            Some(None) => response::bearer_challenge(
                 req.authority,
                 401,
                 Reason::BearerRejected(crate::IdTokenError::Malformed),
                 None,
             ),
             None if route.accept == Accept::Bearer => {
-                self.bearer_challenge(req.authority, 401, Reason::BearerMissing, None)
+                response::bearer_challenge(req.authority, 401, Reason::BearerMissing, None)
             }
             None => match self.session(req, now, vm) {
                 Some(hit) => self.admit(
@@ -229,7 +229,7 @@ impl Engine {
         let bearer = hit.identity.source == Source::Bearer;
         if let Err(unmet) = route.requirements.check(&hit.identity, method) {
             if bearer && unmet.requirement == Requirement::Scope {
-                return self.bearer_challenge(
+                return response::bearer_challenge(
                     "",
                     403,
                     Reason::InsufficientScope,
@@ -264,17 +264,6 @@ impl Engine {
             return self.begin_login(req, return_to, now, rng, vm);
         }
         response::login_required(req.authority, &self.start_url(&return_to))
-    }
-
-    /// A 401/403 with an RFC 6750 challenge (`error="invalid_token"`, `"insufficient_scope"`), JSON body.
-    fn bearer_challenge(
-        &self,
-        realm: &str,
-        status: u16,
-        reason: Reason,
-        scope: Option<&str>,
-    ) -> Decision {
-        response::bearer_challenge(status, realm, reason, scope)
     }
 
     fn endpoint(
@@ -321,9 +310,9 @@ impl Engine {
                         self.admit(&flow.route, &flow.method, flow.browser, flow.edits, &hit)
                     }
                     Verdict::Invalid(reason) => {
-                        self.bearer_challenge(&flow.realm, 401, reason, None)
+                        response::bearer_challenge(&flow.realm, 401, reason, None)
                     }
-                    Verdict::NotReady | Verdict::Refetch(..) => self.bearer_challenge(
+                    Verdict::NotReady | Verdict::Refetch(..) => response::bearer_challenge(
                         &flow.realm,
                         401,
                         Reason::BearerRejected(crate::IdTokenError::UnknownKey),

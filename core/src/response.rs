@@ -162,7 +162,7 @@ pub fn forbidden(
 
 /// A bearer-token answer with its RFC 6750 §3 challenge: 401 without a token (no `error`), 401
 /// `invalid_token`, 403 `insufficient_scope` (naming the scope). Never a redirect, never a cookie.
-pub fn bearer_challenge(status: u16, realm: &str, reason: Reason, scope: Option<&str>) -> Decision {
+pub fn bearer_challenge(realm: &str, status: u16, reason: Reason, scope: Option<&str>) -> Decision {
     let clean = |s: &str| -> String {
         s.chars()
             .filter(|c| !c.is_control() && !matches!(c, '"' | '\\'))

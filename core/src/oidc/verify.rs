@@ -133,29 +133,16 @@ pub fn verify_access_token(
     exp: &AccessExpectations<'_>,
 ) -> Result<VerifiedAccessToken, IdTokenError> {
     let (c, dates) = verify_signed(token, jwks, exp.allowed_algs, exp.now, exp.leeway)?;
-    let now = exp.now.0;
     if c.issuer.as_deref() != Some(exp.issuer) {
         return Err(IdTokenError::WrongIssuer);
     }
-    let audiences: Vec<&str> = match &c.audiences {
-        Some(Audiences::AsString(a)) => vec![a.as_str()],
-        Some(Audiences::AsSet(set)) => set.iter().map(String::as_str).collect(),
-        None => vec![],
-    };
-    if !audiences
+    if !audiences_of(&c)
         .iter()
         .any(|a| exp.audiences.iter().any(|want| want == a))
     {
         return Err(IdTokenError::WrongAudience);
     }
-    let expires = dates.exp.ok_or(IdTokenError::ExpiryMissing)?;
-    if now >= expires.saturating_add(exp.leeway) {
-        return Err(IdTokenError::Expired);
-    }
-    let future = |t: Option<u64>| t.is_some_and(|t| t > now.saturating_add(exp.leeway));
-    if future(dates.iat) || future(dates.nbf) {
-        return Err(IdTokenError::IssuedInFuture);
-    }
+    let expires = check_dates(&dates, exp.now, exp.leeway, false)?;
     let mut claims: serde_json::Map<String, serde_json::Value> =
         c.custom.other.into_iter().collect();
     let text = |v: Option<&serde_json::Value>| {
@@ -347,20 +334,47 @@ fn verify_with(
     })
 }
 
+/// `aud` as a list (a string is one audience).
+fn audiences_of(c: &JWTClaims<IdClaims>) -> Vec<&str> {
+    match &c.audiences {
+        Some(Audiences::AsString(a)) => vec![a.as_str()],
+        Some(Audiences::AsSet(set)) => set.iter().map(String::as_str).collect(),
+        None => vec![],
+    }
+}
+
+/// `exp` required and not past, `iat` (required when `require_iat`) and `nbf` not in the future, all
+/// with `leeway`. Returns `exp`.
+fn check_dates(
+    dates: &Dates,
+    now: UnixTime,
+    leeway: u64,
+    require_iat: bool,
+) -> Result<u64, IdTokenError> {
+    let now = now.0;
+    let expires = dates.exp.ok_or(IdTokenError::ExpiryMissing)?;
+    if now >= expires.saturating_add(leeway) {
+        return Err(IdTokenError::Expired);
+    }
+    if require_iat && dates.iat.is_none() {
+        return Err(IdTokenError::IssuedAtMissing);
+    }
+    let future = |t: Option<u64>| t.is_some_and(|t| t > now.saturating_add(leeway));
+    if future(dates.iat) || future(dates.nbf) {
+        return Err(IdTokenError::IssuedInFuture);
+    }
+    Ok(expires)
+}
+
 fn check_claims(
     c: JWTClaims<IdClaims>,
     dates: &Dates,
     exp: &Expectations<'_>,
 ) -> Result<VerifiedIdToken, IdTokenError> {
-    let now = exp.now.0;
     if c.issuer.as_deref() != Some(exp.issuer) {
         return Err(IdTokenError::WrongIssuer);
     }
-    let audiences: Vec<&str> = match &c.audiences {
-        Some(Audiences::AsString(a)) => vec![a.as_str()],
-        Some(Audiences::AsSet(set)) => set.iter().map(String::as_str).collect(),
-        None => vec![],
-    };
+    let audiences = audiences_of(&c);
     if !audiences.contains(&exp.client_id) {
         return Err(IdTokenError::WrongAudience);
     }
@@ -371,20 +385,7 @@ fn check_claims(
         None if audiences.len() > 1 => return Err(IdTokenError::WrongAuthorizedParty),
         None => {}
     }
-    let expires = dates.exp.ok_or(IdTokenError::ExpiryMissing)?;
-    if now >= expires.saturating_add(exp.leeway) {
-        return Err(IdTokenError::Expired);
-    }
-    let issued = dates.iat.ok_or(IdTokenError::IssuedAtMissing)?;
-    if issued > now.saturating_add(exp.leeway) {
-        return Err(IdTokenError::IssuedInFuture);
-    }
-    if dates
-        .nbf
-        .is_some_and(|nbf| nbf > now.saturating_add(exp.leeway))
-    {
-        return Err(IdTokenError::IssuedInFuture);
-    }
+    check_dates(dates, exp.now, exp.leeway, true)?;
     let nonce_ok = c
         .nonce
         .as_deref()
