@@ -24,7 +24,7 @@ fuzz_target!(|body: &[u8]| {
                     "unusable key kept: {k:?}"
                 );
                 match &k.material {
-                    KeyMaterial::Rsa { n, .. } => assert!(n.len() >= 256),
+                    KeyMaterial::Rsa(k) => assert!(k.bits() >= 2048 && k.bits() <= 8192),
                     KeyMaterial::P256(p) => assert!(p.len() == 65 && p[0] == 4),
                     KeyMaterial::P384(p) => assert!(p.len() == 97 && p[0] == 4),
                     KeyMaterial::Ed25519(x) => assert_eq!(x.len(), 32),

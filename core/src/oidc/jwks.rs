@@ -7,18 +7,14 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde::Deserialize;
 
+use crate::oidc::rsa::RsaPublicKey;
 use crate::oidc::Alg;
 
 /// A usable public key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyMaterial {
-    /// RSA modulus and exponent (big-endian).
-    Rsa {
-        /// `n`.
-        n: Vec<u8>,
-        /// `e`.
-        e: Vec<u8>,
-    },
+    /// An RSA key, prepared once for verification (Montgomery constants computed at load).
+    Rsa(RsaPublicKey),
     /// P-256 point, SEC1 uncompressed.
     P256(Vec<u8>),
     /// P-384 point, SEC1 uncompressed.
@@ -48,7 +44,7 @@ impl Jwk {
         matches!(
             (&self.material, alg),
             (
-                KeyMaterial::Rsa { .. },
+                KeyMaterial::Rsa(_),
                 Alg::RS256 | Alg::RS384 | Alg::RS512 | Alg::PS256 | Alg::PS384 | Alg::PS512
             ) | (KeyMaterial::P256(_), Alg::ES256)
                 | (KeyMaterial::P384(_), Alg::ES384)
@@ -128,8 +124,13 @@ pub fn parse_jwks(body: &[u8]) -> Result<Jwks, JwksError> {
         }
         let material = match (k.kty.as_str(), k.crv.as_deref()) {
             ("RSA", _) => match (b64(k.n.as_ref()), b64(k.e.as_ref())) {
-                (Some(n), Some(e)) if n.len() >= 256 => KeyMaterial::Rsa { n, e },
-                _ => continue, // also refuses RSA keys under 2048 bits
+                // Prepared here, once per key set: RSA keys of 2048-8192 bits with an odd exponent
+                // below 2^32; anything else is skipped like any unusable key.
+                (Some(n), Some(e)) => match RsaPublicKey::from_components(&n, &e) {
+                    Ok(key) => KeyMaterial::Rsa(key),
+                    Err(_) => continue,
+                },
+                _ => continue,
             },
             ("EC", Some(crv @ ("P-256" | "P-384"))) => {
                 let (Some(x), Some(y)) = (b64(k.x.as_ref()), b64(k.y.as_ref())) else {

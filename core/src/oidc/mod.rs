@@ -11,6 +11,7 @@ pub mod token;
 pub mod jwks;
 #[cfg(feature = "oidc")]
 pub mod refresh;
+pub mod rsa;
 #[cfg(feature = "oidc")]
 pub mod verify;
 

