@@ -3,6 +3,8 @@
 //   envoy (no auth filter) | wasm-noop (empty wasm filter) | native-oauth2 (Envoy's oauth2 filter, valid
 //   session) | portcullis-session (valid session cookie) | portcullis-public (public path)
 // Each case: warm-up, then 3 runs (median with min/max). --quick: 1 short run each (CI smoke test).
+// Before the Envoy cases: bench/micro (token verification per algorithm, as the core does it on a cache
+// miss) built for wasm32-wasip1 and run under node's V8 with Envoy's settings, and natively.
 // Writes target/bench/summary.json and prints a Markdown table for the README.
 // Knobs for investigation: BENCH_ONLY=case,case (subset), BENCH_SECONDS=n (run length).
 import { spawnSync } from 'node:child_process';
@@ -83,6 +85,23 @@ const cases = [
 ];
 
 const only = (process.env.BENCH_ONLY || '').split(',').filter(Boolean);
+/** bench/micro: wasm under V8 (no Liftoff, eager compile, as Envoy runs filters) and native. */
+function micro() {
+  const run = (cmd, args) => {
+    const r = spawnSync(cmd, args, { cwd: ROOT, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr.slice(-2000)}`);
+    return r.stdout;
+  };
+  const q = quick ? ['--quick'] : [];
+  run('cargo', ['build', '--release', '-q', '-p', 'portcullis-micro-bench', '--target', 'wasm32-wasip1']);
+  const wasm = JSON.parse(run('node', ['--no-warnings', '--no-liftoff', '--no-wasm-lazy-compilation', 'bench/micro/run.mjs',
+    path.join(ROOT, 'target/wasm32-wasip1/release/portcullis-micro-bench.wasm'), ...q]).trim());
+  const native = JSON.parse(run('cargo', ['run', '--release', '-q', '-p', 'portcullis-micro-bench', '--', ...q]).trim());
+  console.error(`micro (wasm): RS256 ${wasm.verify_RS256_us.toFixed(0)} µs, jwt-simple RS256 ${wasm.jwt_simple_RS256_us.toFixed(0)} µs`);
+  return { wasm_v8: wasm, native };
+}
+const microResults = only.length && !only.includes('micro') ? null : micro();
+
 const results = [];
 for (const c of cases.filter((c) => !only.length || only.includes(c.name))) {
   const admin = await freePort();
@@ -124,7 +143,9 @@ const summary = {
   targets: {
     session_vs_wasm_noop: { want: '>= 0.90', got: base('portcullis-session') / base('wasm-noop') },
     session_vs_native_oauth2: { want: '> 1.00', got: base('portcullis-session') / base('native-oauth2') },
+    rs256_verify_in_wasm_us: { want: '<= 150', got: microResults?.wasm_v8.verify_RS256_us },
   },
+  micro: microResults,
   results,
 };
 fs.mkdirSync(path.join(ROOT, 'target/bench'), { recursive: true });
@@ -136,6 +157,10 @@ console.log('| case | req/s median (min–max) | p50 | p99 | × Envoy | × empty
 console.log('|---|---|---|---|---|---|');
 for (const r of results) {
   console.log(`| ${r.label} | ${f(r.rps.median)} (${f(r.rps.min)}–${f(r.rps.max)}) | ${us(r.p50_us)} | ${us(r.p99_us)} | ${r.ratio_vs_envoy.toFixed(2)} | ${r.ratio_vs_wasm_noop.toFixed(2)} |`);
+}
+if (microResults) {
+  const w = microResults.wasm_v8;
+  console.log(`\nToken verification on a cache miss, µs per token (wasm under V8 / native): RS256 ${w.verify_RS256_us.toFixed(0)} / ${microResults.native.verify_RS256_us.toFixed(0)}, PS256 ${w.verify_PS256_us.toFixed(0)} / ${microResults.native.verify_PS256_us.toFixed(0)}, ES256 ${w.verify_ES256_us.toFixed(0)} / ${microResults.native.verify_ES256_us.toFixed(0)}, EdDSA ${w.verify_EdDSA_us.toFixed(0)} / ${microResults.native.verify_EdDSA_us.toFixed(0)}; jwt-simple RS256 ${w.jwt_simple_RS256_us.toFixed(0)} / ${microResults.native.jwt_simple_RS256_us.toFixed(0)} (target: RS256 in wasm <= 150)`);
 }
 console.log(`\nsession / empty wasm = ${summary.targets.session_vs_wasm_noop.got.toFixed(3)} (target >= 0.90); session / native oauth2 = ${summary.targets.session_vs_native_oauth2.got.toFixed(3)} (target > 1.00)`);
 process.exit(0);
