@@ -239,6 +239,14 @@ pub enum Reason {
     Forbidden(crate::policy::requirements::Requirement),
     /// A bearer token without a scope the route requires (403 `insufficient_scope`).
     InsufficientScope,
+    /// The userinfo endpoint could not be reached, refused, or is not offered (502).
+    UserinfoUnavailable,
+    /// The userinfo endpoint did not answer in time (504).
+    UserinfoTimeout,
+    /// The userinfo reply is not a JSON object (502).
+    UserinfoInvalid,
+    /// The userinfo reply's `sub` is not the ID token's (403).
+    UserinfoSubjectMismatch,
 }
 
 impl Reason {
@@ -281,6 +289,10 @@ impl Reason {
             Reason::BearerUnknownIssuer => "bearer_unknown_issuer",
             Reason::Forbidden(r) => r.code(),
             Reason::InsufficientScope => "insufficient_scope",
+            Reason::UserinfoUnavailable => "userinfo_unavailable",
+            Reason::UserinfoTimeout => "userinfo_timeout",
+            Reason::UserinfoInvalid => "userinfo_invalid",
+            Reason::UserinfoSubjectMismatch => "userinfo_sub_mismatch",
         }
     }
 
@@ -327,6 +339,13 @@ impl Reason {
             }
             Reason::Forbidden(_) => "you are signed in but not allowed to access this resource",
             Reason::InsufficientScope => "the access token lacks a scope this resource requires",
+            Reason::UserinfoUnavailable | Reason::UserinfoInvalid => {
+                "the identity provider's user information could not be read"
+            }
+            Reason::UserinfoTimeout => "the identity provider did not answer in time",
+            Reason::UserinfoSubjectMismatch => {
+                "the identity provider's user information is for another account"
+            }
             Reason::MethodNotAllowed => "this endpoint does not accept that method",
             Reason::ProviderNotReady => "the identity provider is not reachable yet; retry shortly",
             Reason::RandomnessUnavailable => "internal error",

@@ -693,3 +693,74 @@ fn traversal_out_of_a_public_prefix_is_not_public() {
     }
     assert!(!PublicOnly::new(json!([])).matches("/public/"));
 }
+
+#[test]
+fn userinfo_claims_fill_what_the_id_token_lacks() {
+    let cfg = json!({"claims": {"userinfo": true, "groups": "org.teams",
+        "headers": [{"name": "X-Dept", "claim": "department"}]}});
+    let mut h = Harness::with(cfg.clone());
+    h.idp.userinfo_claims = json!({"email": "carol@corp.example", "email_verified": true,
+        "org": {"teams": ["ops"]}, "department": "eng", "name": "From Userinfo"})
+    .as_object()
+    .unwrap()
+    .clone();
+    let mut b = Browser::default();
+    let d = login_with_token(&mut h, &mut b, "/", "carol", |h, mut c| {
+        for k in ["email", "email_verified", "groups"] {
+            c.remove(k);
+        }
+        h.idp.sign(&c)
+    });
+    assert_eq!(reason_code(&d), "login_completed");
+    assert_eq!(h.callouts, vec!["/token", "/userinfo"]);
+    let ids = identity_headers(&h.send("GET", "/x", &[("accept", "application/json")], Some(&b)));
+    for want in [
+        ("x-forwarded-email", "carol@corp.example"),
+        ("x-forwarded-groups", "ops"),
+        ("x-dept", "eng"),
+    ] {
+        assert!(
+            ids.contains(&(want.0.into(), want.1.into())),
+            "{want:?} in {ids:?}"
+        );
+    }
+    // The ID token's own claims win over userinfo's (it is signed).
+    let d = h.send(
+        "GET",
+        "/oauth2/userinfo",
+        &[("accept", "application/json")],
+        Some(&b),
+    );
+    assert_eq!(body_json(&d)["name"], "User carol");
+
+    // A reply for someone else, an error, garbage: the login fails, no session.
+    for (reply, status_want, code) in [
+        (
+            (200, r#"{"sub":"mallory","email":"m@x"}"#),
+            403,
+            "userinfo_sub_mismatch",
+        ),
+        ((500, "oops"), 502, "userinfo_unavailable"),
+        ((200, "<html>"), 502, "userinfo_invalid"),
+        ((504, ""), 504, "userinfo_timeout"),
+    ] {
+        let mut h = Harness::with(cfg.clone());
+        h.idp.userinfo_override = Some((reply.0, reply.1.to_string()));
+        let mut b = Browser::default();
+        let d = h.login(&mut b, "/", "carol");
+        assert_eq!(
+            (status(&d), reason_code(&d)),
+            (status_want, code),
+            "{reply:?}"
+        );
+        assert!(b.get("_pc").is_none(), "{reply:?}: no session");
+    }
+    // Off (the default): no userinfo call.
+    let mut h = Harness::new();
+    let mut b = Browser::default();
+    assert_eq!(
+        reason_code(&h.login(&mut b, "/", "carol")),
+        "login_completed"
+    );
+    assert_eq!(h.callouts, vec!["/token"]);
+}

@@ -123,6 +123,14 @@ describe('routes, requirements and bearer tokens', () => {
     assert.equal(none.headers['www-authenticate'], 'Bearer realm="' + new URL(s.app).host + '"');
   });
 
+  it('without claims.userinfo, claims the IdP releases only at userinfo are absent', async () => {
+    const jar = await login(s, 'uionly');
+    const h = JSON.parse((await get(`${s.app}/home`, { headers: api, jar })).body).headers;
+    assert.equal(h['x-forwarded-user'], 'uionly');
+    assert.equal(h['x-forwarded-email'], undefined);
+    assert.equal(h['x-forwarded-groups'], undefined);
+  });
+
   it('a route reading the token from flyte-authorization', async () => {
     const t = await serviceToken(s);
     const plain = await get(`${s.app}/flyteidl/x`, { headers: bearer(t) });
@@ -130,5 +138,23 @@ describe('routes, requirements and bearer tokens', () => {
     const r = await get(`${s.app}/flyteidl/x`, { headers: { ...api, 'flyte-authorization': `Bearer ${t}` } });
     assert.equal(r.status, 200, r.body);
     assert.equal(JSON.parse(r.body).headers['x-forwarded-user'], 'svc-worker');
+  });
+});
+
+describe('claims from the IdP\'s userinfo endpoint', () => {
+  let s;
+  before(async () => { s = await startStack({ plugin: { claims: { userinfo: true } }, name: 'userinfo' }); });
+  after(() => s?.stop());
+
+  it('a user whose email and groups exist only at userinfo gets them upstream', async () => {
+    const jar = await login(s, 'uionly');
+    const h = JSON.parse((await get(`${s.app}/home`, { headers: api, jar })).body).headers;
+    assert.equal(h['x-forwarded-user'], 'uionly');
+    assert.equal(h['x-forwarded-email'], 'uionly@example.com');
+    assert.equal(h['x-forwarded-groups'], 'staff');
+    // An ordinary user is unchanged (the ID token's claims win).
+    const alice = await login(s, 'alice');
+    const a = JSON.parse((await get(`${s.app}/home`, { headers: api, jar: alice })).body).headers;
+    assert.equal(a['x-forwarded-groups'], 'admins,staff');
   });
 });

@@ -13,7 +13,6 @@ use crate::engine::Engine;
 use crate::identity::mapping::identity_of;
 use crate::identity::{Identity, Source};
 use crate::oidc::token::TokenResponse;
-use crate::oidc::verify::VerifiedIdToken;
 use crate::request::Request;
 use crate::session::cache::CachedSession;
 use crate::session::keyring::Purpose;
@@ -60,17 +59,17 @@ impl Engine {
         Some(entry)
     }
 
+    /// The session for `subject` from its claims (the ID token's, with userinfo's added when fetched).
     pub(crate) fn session_from(
         &self,
-        v: VerifiedIdToken,
+        subject: &str,
+        claims: &serde_json::Map<String, serde_json::Value>,
         tokens: &TokenResponse,
         now: UnixTime,
     ) -> Result<Session, Reason> {
         let cfg = &*self.config;
-        let claims: serde_json::Map<String, serde_json::Value> =
-            v.claims.other.into_iter().collect();
-        let verified = crate::identity::mapping::email_verified(&claims);
-        let id = identity_of(cfg, &claims, &v.subject, &v.subject, Source::Session)?;
+        let verified = crate::identity::mapping::email_verified(claims);
+        let id = identity_of(cfg, claims, subject, subject, Source::Session)?;
         // RFC 6749 §5.1: without `scope` in the response, the granted scopes are the requested ones.
         let scopes: Vec<String> = match &tokens.scope {
             Some(serde_json::Value::String(s)) => s

@@ -125,6 +125,8 @@ pub struct ClaimNames {
     pub preferred_username: String,
     /// Extra upstream headers.
     pub headers: Vec<MappedHeader>,
+    /// Fetch the IdP's userinfo endpoint at login and add its claims (the ID token's win).
+    pub userinfo: bool,
 }
 
 /// The checked configuration.
@@ -295,6 +297,8 @@ struct RawClaims {
     preferred_username: String,
     #[serde(default)]
     headers: Vec<RawMappedHeader>,
+    #[serde(default)]
+    userinfo: bool,
 }
 
 #[derive(Deserialize)]
@@ -316,6 +320,7 @@ impl Default for RawClaims {
             name: c_name(),
             preferred_username: c_pref(),
             headers: Vec::new(),
+            userinfo: false,
         }
     }
 }
@@ -808,6 +813,7 @@ impl Config {
                 name: claims.name,
                 preferred_username: claims.preferred_username,
                 headers,
+                userinfo: claims.userinfo,
             },
             pass_access_token: raw.headers.pass_access_token,
             pass_authorization_header: raw.headers.pass_authorization_header,

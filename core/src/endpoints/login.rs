@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::vec::Vec;
 
 use rand_core::{CryptoRng, RngCore};
+use serde_json::{Map, Value};
 use subtle::ConstantTimeEq;
 
 use crate::decision::{CalloutResponse, Decision, Header, Reason, MAX_CALLOUT_BODY};
@@ -19,6 +20,7 @@ use crate::oidc::discovery::get_callout;
 use crate::oidc::pkce::{challenge_s256, random_token};
 use crate::oidc::refresh::Provider;
 use crate::oidc::token::{parse_token_response, token_request, TokenResponse};
+use crate::oidc::userinfo::{merge, parse_userinfo, userinfo_request};
 use crate::oidc::verify::{verify_id_token, Expectations};
 use crate::oidc::IdTokenError;
 use crate::policy::redirect::validate_redirect;
@@ -54,6 +56,15 @@ pub(crate) enum Flow {
         cookie: String,
         browser: bool,
         tokens: TokenResponse,
+    },
+    /// The ID token verified; waiting for the userinfo endpoint (`claims.userinfo`).
+    Userinfo {
+        login: LoginState,
+        cookie: String,
+        browser: bool,
+        tokens: TokenResponse,
+        subject: String,
+        claims: Map<String, Value>,
     },
 }
 
@@ -113,6 +124,22 @@ impl Engine {
             } => match self.install_refetched_jwks(0, response, now, vm) {
                 Ok(provider) => {
                     self.finish_login(login, cookie, browser, tokens, &provider, false, now, rng)
+                }
+                Err((status, reason)) => self.login_error(status, reason, browser, &cookie),
+            },
+            Flow::Userinfo {
+                login,
+                cookie,
+                browser,
+                tokens,
+                subject,
+                claims,
+            } => match parse_userinfo(response, &subject) {
+                Ok(extra) => {
+                    let claims = merge(claims, extra);
+                    self.complete_login(
+                        login, cookie, browser, &tokens, &subject, &claims, now, rng,
+                    )
                 }
                 Err((status, reason)) => self.login_error(status, reason, browser, &cookie),
             },
@@ -356,8 +383,51 @@ impl Engine {
                 return self.login_error(403, Reason::IdTokenRejected(e), browser, &cookie);
             }
         };
+        let subject = verified.subject;
+        let claims: Map<String, Value> = verified.claims.other.into_iter().collect();
+        if !cfg.claims.userinfo {
+            return self
+                .complete_login(login, cookie, browser, &tokens, &subject, &claims, now, rng);
+        }
+        // OIDC Core §5.3: the userinfo endpoint, with the access token, for claims the ID token lacks.
+        let callout = match (&provider.metadata.userinfo_endpoint, &tokens.access_token) {
+            (Some(endpoint), Some(at)) => {
+                userinfo_request(endpoint, &at.0, &cfg.idp_cluster, cfg.callout_timeout_ms)
+            }
+            _ => None,
+        };
+        match callout {
+            Some(callout) => Decision::Callout {
+                callout,
+                pending: Pending(Box::new(crate::engine::Flow::Login(Flow::Userinfo {
+                    login,
+                    cookie,
+                    browser,
+                    tokens,
+                    subject,
+                    claims,
+                }))),
+            },
+            None => self.login_error(502, Reason::UserinfoUnavailable, browser, &cookie),
+        }
+    }
+
+    /// The identity is known: seal the session, clear the attempt, keep the ID token for sign-out.
+    #[allow(clippy::too_many_arguments)]
+    fn complete_login(
+        &self,
+        login: LoginState,
+        cookie: String,
+        browser: bool,
+        tokens: &TokenResponse,
+        subject: &str,
+        claims: &Map<String, Value>,
+        now: UnixTime,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Decision {
+        let cfg = &*self.config;
         match self
-            .session_from(verified, &tokens, now)
+            .session_from(subject, claims, tokens, now)
             .and_then(|session| self.seal_session(&session, rng))
         {
             Ok(value) => {

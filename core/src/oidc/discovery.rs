@@ -23,6 +23,9 @@ pub struct ProviderMetadata {
     /// RP-initiated logout (OIDC RP-Initiated Logout 1.0), if offered.
     #[serde(default)]
     pub end_session_endpoint: Option<String>,
+    /// The UserInfo endpoint (OIDC Core §5.3), if offered.
+    #[serde(default)]
+    pub userinfo_endpoint: Option<String>,
     /// PKCE methods, if advertised (we always send S256).
     #[serde(default)]
     pub code_challenge_methods_supported: Option<Vec<String>>,
@@ -79,6 +82,7 @@ pub fn parse_discovery(
         ("token_endpoint", Some(&m.token_endpoint)),
         ("jwks_uri", Some(&m.jwks_uri)),
         ("end_session_endpoint", m.end_session_endpoint.as_ref()),
+        ("userinfo_endpoint", m.userinfo_endpoint.as_ref()),
     ] {
         if let Some(u) = url {
             if AbsoluteUrl::parse(u).is_none() {

@@ -13,6 +13,8 @@ pub mod jwks;
 pub mod refresh;
 pub mod rsa;
 #[cfg(feature = "oidc")]
+pub mod userinfo;
+#[cfg(feature = "oidc")]
 pub mod verify;
 
 /// Why an ID token was refused (OIDC Core §3.1.3.7). Each maps to a stable code for logs and metrics.

@@ -118,6 +118,7 @@ impl Refresher {
                     token_endpoint: std::string::String::new(),
                     jwks_uri: uri.clone(),
                     end_session_endpoint: None,
+                    userinfo_endpoint: None,
                     code_challenge_methods_supported: None,
                 };
                 (c, RefreshPending::Jwks(Box::new(meta)))

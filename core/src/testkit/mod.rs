@@ -70,6 +70,12 @@ pub struct FakeIdp {
     pub last_nonce: Option<String>,
     /// How many times the JWKS was served.
     pub jwks_served: u32,
+    /// Access tokens issued, and whose they are (the userinfo endpoint answers for them).
+    access_tokens: BTreeMap<String, String>,
+    /// When set, the userinfo endpoint answers with this status and body.
+    pub userinfo_override: Option<(u16, String)>,
+    /// Claims the userinfo endpoint adds (on top of `sub`).
+    pub userinfo_claims: Map<String, Value>,
 }
 
 fn rsa(pem: &str, kid: &str) -> RS256KeyPair {
@@ -97,6 +103,9 @@ impl FakeIdp {
             token_failure: None,
             last_nonce: None,
             jwks_served: 0,
+            access_tokens: BTreeMap::new(),
+            userinfo_override: None,
+            userinfo_claims: Map::new(),
         }
     }
 
@@ -115,6 +124,7 @@ impl FakeIdp {
             "token_endpoint": format!("{}/token", self.issuer),
             "jwks_uri": format!("{}/jwks", self.issuer),
             "end_session_endpoint": format!("{}/session/end", self.issuer),
+            "userinfo_endpoint": format!("{}/userinfo", self.issuer),
             "code_challenge_methods_supported": ["S256"],
         })
         .to_string()
@@ -254,7 +264,27 @@ impl FakeIdp {
             .id_token_override
             .take()
             .unwrap_or_else(|| self.sign(&self.claims(&grant.user, &grant.nonce)));
-        (200, json!({"access_token": format!("at-{}", self.counter), "token_type": "Bearer", "expires_in": 300, "id_token": id_token}).to_string())
+        let at = format!("at-{}", self.counter);
+        self.access_tokens.insert(at.clone(), grant.user.clone());
+        (200, json!({"access_token": at, "token_type": "Bearer", "expires_in": 300, "id_token": id_token}).to_string())
+    }
+
+    /// The userinfo endpoint: `sub` of the access token's user plus `userinfo_claims`.
+    pub fn userinfo(&self, authorization: Option<&str>) -> (u16, String) {
+        if let Some((s, b)) = &self.userinfo_override {
+            return (*s, b.clone());
+        }
+        let user = authorization
+            .and_then(|a| a.strip_prefix("Bearer "))
+            .and_then(|t| self.access_tokens.get(t));
+        match user {
+            Some(u) => {
+                let mut c = self.userinfo_claims.clone();
+                c.insert("sub".into(), json!(u));
+                (200, Value::Object(c).to_string())
+            }
+            None => (401, json!({"error": "invalid_token"}).to_string()),
+        }
     }
 
     /// Serves a raw HTTP request (for host-shim tests): discovery, JWKS, token, authorization (user from
@@ -277,6 +307,10 @@ impl FakeIdp {
                 (200, json_ct(), self.discovery().into_bytes())
             }
             ("GET", "/jwks") => (200, json_ct(), self.jwks().into_bytes()),
+            ("GET", "/userinfo") => {
+                let (s, b) = self.userinfo(authorization);
+                (s, json_ct(), b.into_bytes())
+            }
             ("POST", "/token") => {
                 let (s, b) = self.token(body, authorization);
                 (s, json_ct(), b.into_bytes())
