@@ -247,6 +247,12 @@ pub enum Reason {
     UserinfoInvalid,
     /// The userinfo reply's `sub` is not the ID token's (403).
     UserinfoSubjectMismatch,
+    /// Introspection says the opaque token is not active (401 `invalid_token`).
+    BearerInactive,
+    /// The introspection endpoint could not be reached, refused us, or answered garbage (502).
+    IntrospectionUnavailable,
+    /// The introspection endpoint did not answer in time (504).
+    IntrospectionTimeout,
 }
 
 impl Reason {
@@ -293,6 +299,9 @@ impl Reason {
             Reason::UserinfoTimeout => "userinfo_timeout",
             Reason::UserinfoInvalid => "userinfo_invalid",
             Reason::UserinfoSubjectMismatch => "userinfo_sub_mismatch",
+            Reason::BearerInactive => "bearer_inactive",
+            Reason::IntrospectionUnavailable => "introspection_unavailable",
+            Reason::IntrospectionTimeout => "introspection_timeout",
         }
     }
 
@@ -334,7 +343,7 @@ impl Reason {
             | Reason::BearerMissing => return None,
             Reason::RouteDenied => "access to this resource is denied",
             Reason::PathInvalid => "the request path is not valid",
-            Reason::BearerRejected(_) | Reason::BearerUnknownIssuer => {
+            Reason::BearerRejected(_) | Reason::BearerUnknownIssuer | Reason::BearerInactive => {
                 "the access token is not valid"
             }
             Reason::Forbidden(_) => "you are signed in but not allowed to access this resource",
@@ -342,7 +351,12 @@ impl Reason {
             Reason::UserinfoUnavailable | Reason::UserinfoInvalid => {
                 "the identity provider's user information could not be read"
             }
-            Reason::UserinfoTimeout => "the identity provider did not answer in time",
+            Reason::UserinfoTimeout | Reason::IntrospectionTimeout => {
+                "the identity provider did not answer in time"
+            }
+            Reason::IntrospectionUnavailable => {
+                "the access token could not be checked; retry shortly"
+            }
             Reason::UserinfoSubjectMismatch => {
                 "the identity provider's user information is for another account"
             }

@@ -20,7 +20,7 @@ use std::vec::Vec;
 
 use rand_core::{CryptoRng, RngCore};
 
-use crate::auth::bearer::{credential, Verdict};
+use crate::auth::bearer::{credential, Verdict, Wait};
 use crate::config::{Config, ConfigError};
 use crate::decision::{Callout, CalloutResponse, Decision, Header, HeaderEdits, Reason};
 use crate::endpoints::Endpoint;
@@ -56,12 +56,21 @@ pub(crate) enum Flow {
 #[derive(Debug)]
 pub(crate) struct BearerFlow {
     token: crate::session::Secret,
-    issuer: usize,
+    wait: Wait,
     route: Route,
     method: String,
     realm: String,
     browser: bool,
     edits: HeaderEdits,
+}
+
+/// The request's view a bearer decision needs (borrowed: nothing is copied unless the request pauses).
+struct BearerCtx<'a> {
+    token: &'a str,
+    route: &'a Route,
+    method: &'a str,
+    realm: &'a str,
+    browser: bool,
 }
 
 /// A root (timer) callout in flight: which issuer, which step.
@@ -168,31 +177,15 @@ impl Engine {
             // A token was sent: it alone decides (an invalid token never falls back to a session).
             Some(Some(token)) => {
                 let keep = route.bearer_header == "authorization";
-                match self.verify_bearer(token, now, vm, true) {
-                    Verdict::Valid(hit) => self.admit(
-                        route,
-                        req.method,
-                        !wants_json(req),
-                        self.upstream_edits(req, None, keep),
-                        &hit,
-                    ),
-                    Verdict::Invalid(reason) => {
-                        response::bearer_challenge(req.authority, 401, reason, None)
-                    }
-                    Verdict::NotReady => self.error(req, 503, Reason::ProviderNotReady),
-                    Verdict::Refetch(callout, issuer) => Decision::Callout {
-                        callout,
-                        pending: Pending(Box::new(Flow::Bearer(BearerFlow {
-                            token: crate::session::Secret(String::from(token)),
-                            issuer,
-                            route: route.clone(),
-                            method: String::from(req.method),
-                            realm: String::from(req.authority),
-                            browser: !wants_json(req),
-                            edits: self.upstream_edits(req, None, keep),
-                        }))),
-                    },
-                }
+                let verdict = self.verify_bearer(token, now, vm, true);
+                let ctx = BearerCtx {
+                    token,
+                    route,
+                    method: req.method,
+                    realm: req.authority,
+                    browser: !wants_json(req),
+                };
+                self.decide_bearer(verdict, &ctx, || self.upstream_edits(req, None, keep), true)
             }
             Some(None) => response::bearer_challenge(
                 req.authority,
@@ -300,26 +293,61 @@ impl Engine {
         match *pending.0 {
             Flow::Login(flow) => self.continue_login(flow, response, now, rng, vm),
             Flow::Bearer(flow) => {
-                if let Err((status, reason)) =
-                    self.install_refetched_jwks(flow.issuer, response, now, vm)
-                {
-                    return self.fail(status, reason, flow.browser, Vec::new());
-                }
-                match self.verify_bearer(&flow.token.0, now, vm, false) {
-                    Verdict::Valid(hit) => {
-                        self.admit(&flow.route, &flow.method, flow.browser, flow.edits, &hit)
+                let verdict = match flow.wait {
+                    Wait::Jwks { issuer } => {
+                        match self.install_refetched_jwks(issuer, response, now, vm) {
+                            Ok(_) => self.verify_bearer(&flow.token.0, now, vm, false),
+                            Err((status, reason)) => Verdict::Failed(status, reason),
+                        }
                     }
-                    Verdict::Invalid(reason) => {
-                        response::bearer_challenge(&flow.realm, 401, reason, None)
+                    Wait::Introspection { bearer } => {
+                        self.finish_introspection(bearer, &flow.token.0, response, now, vm)
                     }
-                    Verdict::NotReady | Verdict::Refetch(..) => response::bearer_challenge(
-                        &flow.realm,
-                        401,
-                        Reason::BearerRejected(crate::IdTokenError::UnknownKey),
-                        None,
-                    ),
-                }
+                };
+                let ctx = BearerCtx {
+                    token: &flow.token.0,
+                    route: &flow.route,
+                    method: &flow.method,
+                    realm: &flow.realm,
+                    browser: flow.browser,
+                };
+                self.decide_bearer(verdict, &ctx, || flow.edits, false)
             }
+        }
+    }
+
+    /// What a bearer verdict means for the request: forward (after the requirements), a challenge, an
+    /// error, or a pause for a callout (`may_wait`: once per request; a second wait is refused).
+    fn decide_bearer(
+        &self,
+        verdict: Verdict,
+        ctx: &BearerCtx<'_>,
+        edits: impl FnOnce() -> HeaderEdits,
+        may_wait: bool,
+    ) -> Decision {
+        match verdict {
+            Verdict::Valid(hit) => self.admit(ctx.route, ctx.method, ctx.browser, edits(), &hit),
+            Verdict::Invalid(reason) => response::bearer_challenge(ctx.realm, 401, reason, None),
+            Verdict::Failed(status, reason) => self.fail(status, reason, ctx.browser, Vec::new()),
+            Verdict::NotReady => self.fail(503, Reason::ProviderNotReady, ctx.browser, Vec::new()),
+            Verdict::Wait(callout, wait) if may_wait => Decision::Callout {
+                callout,
+                pending: Pending(Box::new(Flow::Bearer(BearerFlow {
+                    token: crate::session::Secret(String::from(ctx.token)),
+                    wait,
+                    route: ctx.route.clone(),
+                    method: String::from(ctx.method),
+                    realm: String::from(ctx.realm),
+                    browser: ctx.browser,
+                    edits: edits(),
+                }))),
+            },
+            Verdict::Wait(..) => response::bearer_challenge(
+                ctx.realm,
+                401,
+                Reason::BearerRejected(crate::IdTokenError::UnknownKey),
+                None,
+            ),
         }
     }
 

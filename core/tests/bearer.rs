@@ -362,3 +362,65 @@ fn the_token_cache_hits_expires_and_evicts() {
         "the evicted token is verified again"
     );
 }
+
+fn introspecting() -> Value {
+    let mut cfg = api();
+    cfg["bearer"]["issuers"][0]["introspection"] =
+        json!({"client_id": "rs", "client_secret": "rs-secret"});
+    cfg
+}
+
+#[test]
+fn opaque_tokens_are_introspected_cached_until_exp_and_refused_when_inactive() {
+    let mut h = Harness::with(introspecting());
+    let exp = h.now.0 + 100;
+    h.idp.introspection.insert(
+        "opaque-good".into(),
+        json!({"active": true, "client_id": "svc-worker", "scope": "read", "aud": "api://demo",
+               "iss": ISSUER, "exp": exp, "token_type": "Bearer"}),
+    );
+    h.idp.introspection.insert(
+        "opaque-other-aud".into(),
+        json!({"active": true, "client_id": "svc", "scope": "read", "aud": "api://elsewhere", "exp": exp}),
+    );
+    h.idp.introspection.insert(
+        "opaque-other-iss".into(),
+        json!({"active": true, "client_id": "svc", "scope": "read", "aud": "api://demo", "iss": "https://evil.test", "exp": exp}),
+    );
+    h.idp.introspection.insert(
+        "opaque-no-scope".into(),
+        json!({"active": true, "sub": "u1", "aud": "api://demo", "exp": exp}),
+    );
+    let (s, code, d) = call(&mut h, "opaque-good");
+    assert_eq!((s, code.as_str()), (0, "bearer_authenticated"));
+    assert!(identity_headers(&d).contains(&("x-forwarded-user".into(), "svc-worker".into())));
+    assert_eq!(h.idp.introspected, 1);
+    assert_eq!(call(&mut h, "opaque-good").1, "bearer_authenticated");
+    assert_eq!(h.idp.introspected, 1, "cached");
+    for (token, want) in [
+        ("opaque-unknown", "bearer_inactive"),
+        ("opaque-other-aud", "bearer_wrong_audience"),
+        ("opaque-other-iss", "bearer_wrong_issuer"),
+    ] {
+        let (s, code, d) = call(&mut h, token);
+        assert_eq!((s, code.as_str()), (401, want), "{token}");
+        assert!(challenge(&d).contains("invalid_token"));
+    }
+    assert_eq!(call(&mut h, "opaque-no-scope").1, "insufficient_scope");
+    // Past exp (+ leeway 60): even the cached one is refused, and introspection says so too.
+    h.advance(161);
+    assert_eq!(call(&mut h, "opaque-good").1, "bearer_expired");
+    // The IdP failing is not the token's fault: 502/504, not 401.
+    let mut h = Harness::with(introspecting());
+    h.idp.introspection_override = Some((500, "oops".into()));
+    assert_eq!(call(&mut h, "x1").0, 502);
+    h.idp.introspection_override = Some((504, String::new()));
+    let (s, code, _) = call(&mut h, "x2");
+    assert_eq!((s, code.as_str()), (504, "introspection_timeout"));
+    h.idp.introspection_override = Some((200, "<html>".into()));
+    assert_eq!(call(&mut h, "x3").1, "introspection_unavailable");
+    // Without introspection configured an opaque token is simply malformed.
+    let mut h = Harness::with(api());
+    assert_eq!(call(&mut h, "opaque-good").1, "bearer_malformed");
+    assert_eq!(h.idp.introspected, 0);
+}

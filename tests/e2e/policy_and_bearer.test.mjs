@@ -13,7 +13,8 @@ const api = { accept: 'application/json' };
 
 const plugin = (idp) => ({
   claims: { headers: [{ name: 'X-Spinnaker-User', from: 'email' }] },
-  bearer: { issuers: [{ issuer: idp, audiences: ['api://portcullis-demo'], leeway_seconds: 0 }] },
+  bearer: { issuers: [{ issuer: idp, audiences: ['api://portcullis-demo', 'api://opaque'], leeway_seconds: 0,
+    introspection: { client_id: 'portcullis-introspect', client_secret: 'portcullis-introspect-secret' } }] },
   routes: {
     rules: [
       { name: 'admin', prefix: '/admin', action: 'authenticate', require: { groups: ['admins'] } },
@@ -121,6 +122,20 @@ describe('routes, requirements and bearer tokens', () => {
     const none = await get(`${s.app}/api/items`, { headers: nav });
     assert.equal(none.status, 401, 'a bearer route never redirects a browser');
     assert.equal(none.headers['www-authenticate'], 'Bearer realm="' + new URL(s.app).host + '"');
+  });
+
+  it('an opaque token is introspected at oidc-provider (RFC 7662); an unknown one is inactive', async () => {
+    const opaque = await serviceToken(s, { resource: 'api://opaque', scope: 'read write' });
+    assert.ok(!opaque.includes('.'), `an opaque token: ${opaque.length} chars`);
+    const g = await get(`${s.app}/api/items`, { headers: bearer(opaque) });
+    assert.equal(g.status, 200, g.body);
+    assert.equal(JSON.parse(g.body).headers['x-forwarded-user'], 'svc-worker');
+    const p = await request('POST', `${s.app}/api/items`, { headers: bearer(opaque), body: '{}' });
+    assert.equal(p.status, 200, 'write scope from the introspection reply');
+    const bad = await get(`${s.app}/api/items`, { headers: bearer('not-a-token-the-idp-issued') });
+    assert.equal(bad.status, 401);
+    assert.equal(JSON.parse(bad.body).code, 'bearer_inactive');
+    assert.match(bad.headers['www-authenticate'], /error="invalid_token"/);
   });
 
   it('without claims.userinfo, claims the IdP releases only at userinfo are absent', async () => {

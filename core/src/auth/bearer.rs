@@ -32,10 +32,27 @@ pub(crate) enum Verdict {
     Valid(Arc<CachedSession>),
     /// Refused, with the reason (401 `invalid_token`).
     Invalid(Reason),
-    /// Unknown `kid`: refetch this issuer's JWKS, then verify again.
-    Refetch(Callout, usize),
+    /// Could not be decided: the IdP failed (502/504), not the token.
+    Failed(u16, Reason),
+    /// Send this callout, then continue as `Wait` says.
+    Wait(Callout, Wait),
     /// The issuer's keys have not loaded yet (503).
     NotReady,
+}
+
+/// What a paused bearer request waits for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Wait {
+    /// A refetch of issuer `issuer`'s JWKS (unknown `kid`), then the token is verified again.
+    Jwks {
+        /// Index in `Config::issuers`.
+        issuer: usize,
+    },
+    /// RFC 7662 introspection of an opaque token at bearer issuer `bearer`.
+    Introspection {
+        /// Index in `Config::bearer`.
+        bearer: usize,
+    },
 }
 
 /// The bearer credential in `header` (`Bearer <token>`, scheme case-insensitive, RFC 6750 §2.1).
@@ -59,7 +76,7 @@ pub(crate) fn credential<'r>(req: &Request<'r>, header: &str) -> Option<Option<&
 }
 
 /// The cache key: base64url of the token's SHA-256 (the token itself is never kept).
-fn cache_key(token: &str) -> String {
+pub(crate) fn cache_key(token: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
 }
 
@@ -82,6 +99,10 @@ impl Engine {
             vm.tokens.remove(&key);
         }
         vm.token_cache_misses += 1;
+        if token.split('.').count() != 3 {
+            // Not a JWS: an opaque token, for the issuer that introspects (if one is configured).
+            return self.introspect(token, vm);
+        }
         let Some(iss) = peek_issuer(token) else {
             return Verdict::Invalid(Reason::BearerRejected(IdTokenError::Malformed));
         };
@@ -113,24 +134,47 @@ impl Engine {
                         s.callout_timeout_ms,
                     )
                 }) {
-                    Some(c) if allowed => Verdict::Refetch(c, issuer.index),
+                    Some(c) if allowed => Verdict::Wait(
+                        c,
+                        Wait::Jwks {
+                            issuer: issuer.index,
+                        },
+                    ),
                     _ => Verdict::Invalid(Reason::BearerRejected(IdTokenError::UnknownKey)),
                 };
             }
             Err(e) => return Verdict::Invalid(Reason::BearerRejected(e)),
         };
         let fallback = v.client_id.clone().unwrap_or_else(|| v.subject.clone());
-        let identity = match identity_of(cfg, &v.claims, &v.subject, &fallback, Source::Bearer) {
-            Ok(id) => id,
-            Err(r) => return Verdict::Invalid(r),
-        };
+        let expires = v.expires_at.saturating_add(issuer.leeway);
+        self.admit_token(&key, &v.claims, &v.subject, &fallback, Some(expires), vm)
+    }
+
+    /// The identity of a verified token (JWT or introspected), cached until `expires_at` (an
+    /// introspection reply without `exp` is not cached).
+    pub(crate) fn admit_token(
+        &self,
+        key: &str,
+        claims: &serde_json::Map<String, serde_json::Value>,
+        subject: &str,
+        fallback_user: &str,
+        expires_at: Option<u64>,
+        vm: &mut VmState,
+    ) -> Verdict {
+        let identity =
+            match identity_of(&self.config, claims, subject, fallback_user, Source::Bearer) {
+                Ok(id) => id,
+                Err(r) => return Verdict::Invalid(r),
+            };
         let entry = Arc::new(CachedSession {
             upstream: Arc::from(self.identity_headers(&identity, None)),
             identity,
             issued_at: 0,
-            expires_at: v.expires_at.saturating_add(issuer.leeway),
+            expires_at: expires_at.unwrap_or(0),
         });
-        vm.tokens.insert(&key, entry.clone());
+        if expires_at.is_some() {
+            vm.tokens.insert(key, entry.clone());
+        }
         Verdict::Valid(entry)
     }
 

@@ -2,4 +2,5 @@
 //! yield the same [`crate::identity::Identity`].
 
 pub(crate) mod bearer;
+pub(crate) mod introspect;
 pub(crate) mod session;

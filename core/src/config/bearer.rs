@@ -9,6 +9,7 @@ use serde::Deserialize;
 use super::{invalid, parse_algs, ConfigError, IssuerConfig};
 use crate::oidc::Alg;
 use crate::request::AbsoluteUrl;
+use crate::session::Secret;
 
 /// One issuer of bearer tokens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +24,19 @@ pub struct BearerIssuer {
     pub allowed_algs: Vec<Alg>,
     /// Leeway for `exp`, `nbf`, `iat`.
     pub leeway: u64,
+    /// RFC 7662 introspection of opaque tokens, when configured.
+    pub introspection: Option<Introspection>,
+}
+
+/// How opaque tokens are introspected (RFC 7662): as this client, with `client_secret_basic`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Introspection {
+    /// The endpoint; `None`: discovery's `introspection_endpoint`.
+    pub endpoint: Option<String>,
+    /// The resource server's client id at the IdP.
+    pub client_id: String,
+    /// Its secret.
+    pub client_secret: Secret,
 }
 
 #[derive(Deserialize, Default)]
@@ -47,6 +61,17 @@ struct RawBearerIssuer {
     allowed_algs: Option<Vec<String>>,
     #[serde(default)]
     leeway_seconds: Option<u64>,
+    #[serde(default)]
+    introspection: Option<RawIntrospection>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIntrospection {
+    #[serde(default)]
+    endpoint: Option<String>,
+    client_id: String,
+    client_secret: String,
 }
 
 /// Parses the section, adding an issuer to `issuers` for each one not already there (the login issuer,
@@ -122,12 +147,45 @@ pub(super) fn bearer(
                 issuers.len() - 1
             }
         };
+        let introspection = match b.introspection {
+            None => None,
+            Some(x) => {
+                let f = format!("{field}.introspection");
+                if out.iter().any(|o| o.introspection.is_some()) {
+                    return Err(invalid(
+                        f,
+                        "only one issuer may introspect (opaque tokens name no issuer)",
+                    ));
+                }
+                if x.endpoint
+                    .as_deref()
+                    .is_some_and(|e| AbsoluteUrl::parse(e).is_none())
+                {
+                    return Err(invalid(
+                        format!("{f}.endpoint"),
+                        "must be an absolute http(s) URL",
+                    ));
+                }
+                if x.client_id.is_empty() || x.client_secret.is_empty() {
+                    return Err(invalid(
+                        f,
+                        "needs client_id and client_secret (the resource server's credentials)",
+                    ));
+                }
+                Some(Introspection {
+                    endpoint: x.endpoint,
+                    client_id: x.client_id,
+                    client_secret: Secret(x.client_secret),
+                })
+            }
+        };
         out.push(BearerIssuer {
             issuer: b.issuer,
             index,
             audiences: b.audiences,
             allowed_algs,
             leeway,
+            introspection,
         });
     }
     let cache = raw.token_cache_size.unwrap_or(1024);

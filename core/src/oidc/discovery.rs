@@ -26,6 +26,9 @@ pub struct ProviderMetadata {
     /// The UserInfo endpoint (OIDC Core §5.3), if offered.
     #[serde(default)]
     pub userinfo_endpoint: Option<String>,
+    /// The token introspection endpoint (RFC 8414 §2, RFC 7662), if offered.
+    #[serde(default)]
+    pub introspection_endpoint: Option<String>,
     /// PKCE methods, if advertised (we always send S256).
     #[serde(default)]
     pub code_challenge_methods_supported: Option<Vec<String>>,
@@ -83,6 +86,7 @@ pub fn parse_discovery(
         ("jwks_uri", Some(&m.jwks_uri)),
         ("end_session_endpoint", m.end_session_endpoint.as_ref()),
         ("userinfo_endpoint", m.userinfo_endpoint.as_ref()),
+        ("introspection_endpoint", m.introspection_endpoint.as_ref()),
     ] {
         if let Some(u) = url {
             if AbsoluteUrl::parse(u).is_none() {

@@ -119,6 +119,7 @@ impl Refresher {
                     jwks_uri: uri.clone(),
                     end_session_endpoint: None,
                     userinfo_endpoint: None,
+                    introspection_endpoint: None,
                     code_challenge_methods_supported: None,
                 };
                 (c, RefreshPending::Jwks(Box::new(meta)))

@@ -76,6 +76,12 @@ pub struct FakeIdp {
     pub userinfo_override: Option<(u16, String)>,
     /// Claims the userinfo endpoint adds (on top of `sub`).
     pub userinfo_claims: Map<String, Value>,
+    /// Introspection replies by opaque token (unknown tokens are `{"active": false}`).
+    pub introspection: BTreeMap<String, Value>,
+    /// How many introspection requests were served.
+    pub introspected: u32,
+    /// When set, the introspection endpoint answers with this status and body.
+    pub introspection_override: Option<(u16, String)>,
 }
 
 fn rsa(pem: &str, kid: &str) -> RS256KeyPair {
@@ -106,6 +112,9 @@ impl FakeIdp {
             access_tokens: BTreeMap::new(),
             userinfo_override: None,
             userinfo_claims: Map::new(),
+            introspection: BTreeMap::new(),
+            introspected: 0,
+            introspection_override: None,
         }
     }
 
@@ -125,6 +134,7 @@ impl FakeIdp {
             "jwks_uri": format!("{}/jwks", self.issuer),
             "end_session_endpoint": format!("{}/session/end", self.issuer),
             "userinfo_endpoint": format!("{}/userinfo", self.issuer),
+            "introspection_endpoint": format!("{}/introspect", self.issuer),
             "code_challenge_methods_supported": ["S256"],
         })
         .to_string()
@@ -307,6 +317,26 @@ impl FakeIdp {
                 (200, json_ct(), self.discovery().into_bytes())
             }
             ("GET", "/jwks") => (200, json_ct(), self.jwks().into_bytes()),
+            ("POST", "/introspect") => {
+                self.introspected += 1;
+                if let Some((st, b)) = &self.introspection_override {
+                    return (*st, json_ct(), b.clone().into_bytes());
+                }
+                if !authorization.is_some_and(|a| a.starts_with("Basic ")) {
+                    return (401, json_ct(), br#"{"error":"invalid_client"}"#.to_vec());
+                }
+                let form = String::from_utf8_lossy(body).into_owned();
+                let token = query_param(&form, "token")
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default();
+                let reply = self
+                    .introspection
+                    .get(&token)
+                    .cloned()
+                    .unwrap_or_else(|| json!({"active": false}));
+                (200, json_ct(), reply.to_string().into_bytes())
+            }
             ("GET", "/userinfo") => {
                 let (s, b) = self.userinfo(authorization);
                 (s, json_ct(), b.into_bytes())
