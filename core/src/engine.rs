@@ -130,8 +130,20 @@ impl Engine {
         &self.config
     }
 
-    /// Decides what to do with a downstream request.
+    /// Decides what to do with a downstream request (counted in `vm` by reason).
     pub fn handle_request(
+        &self,
+        req: &Request<'_>,
+        now: UnixTime,
+        rng: &mut (impl RngCore + CryptoRng),
+        vm: &mut VmState,
+    ) -> Decision {
+        let d = self.pipeline(req, now, rng, vm);
+        vm.count(&d);
+        d
+    }
+
+    fn pipeline(
         &self,
         req: &Request<'_>,
         now: UnixTime,
@@ -290,7 +302,20 @@ impl Engine {
         rng: &mut (impl RngCore + CryptoRng),
         vm: &mut VmState,
     ) -> Decision {
-        match *pending.0 {
+        let d = self.resume(*pending.0, response, now, rng, vm);
+        vm.count(&d);
+        d
+    }
+
+    fn resume(
+        &self,
+        flow: Flow,
+        response: CalloutResponse<'_>,
+        now: UnixTime,
+        rng: &mut (impl RngCore + CryptoRng),
+        vm: &mut VmState,
+    ) -> Decision {
+        match flow {
             Flow::Login(flow) => self.continue_login(flow, response, now, rng, vm),
             Flow::Bearer(flow) => {
                 let verdict = match flow.wait {

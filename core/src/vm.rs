@@ -3,8 +3,11 @@
 //! keys, the refresh schedule) lives here, and only the engine changes it: adapters hold it, lend it to
 //! every `handle_*` call, and install or decide nothing themselves.
 
+use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+
+use crate::decision::Decision;
 
 use crate::config::Config;
 use crate::oidc::refresh::{Provider, Refresher};
@@ -29,6 +32,8 @@ pub struct VmState {
     pub(crate) issuers: Vec<IssuerState>,
     pub(crate) token_cache_hits: u64,
     pub(crate) token_cache_misses: u64,
+    /// Final decisions by reason code since the host last took them.
+    counts: BTreeMap<&'static str, u64>,
 }
 
 impl VmState {
@@ -38,6 +43,7 @@ impl VmState {
             tokens: SessionCache::new(config.token_cache_size),
             token_cache_hits: 0,
             token_cache_misses: 0,
+            counts: BTreeMap::new(),
             issuers: config
                 .issuers
                 .iter()
@@ -56,6 +62,19 @@ impl VmState {
     #[must_use]
     pub fn is_ready(&self) -> bool {
         self.provider(0).is_some()
+    }
+
+    /// Counts a final decision by its reason (a callout is counted when its flow ends).
+    pub(crate) fn count(&mut self, d: &Decision) {
+        if let Some(r) = d.reason() {
+            *self.counts.entry(r.code()).or_insert(0) += 1;
+        }
+    }
+
+    /// The decisions counted since the last call, by reason code (hosts export them as counters, e.g.
+    /// `portcullis_<code>_total`), and resets them.
+    pub fn take_counts(&mut self) -> BTreeMap<&'static str, u64> {
+        core::mem::take(&mut self.counts)
     }
 
     /// Verified-token cache: (hits, misses, entries held).

@@ -38,9 +38,6 @@ impl Http {
     /// Carries out a decision. Returns the action for a headers callback (`resume` says whether a paused
     /// request must be resumed explicitly instead).
     fn carry_out(&mut self, engine: Rc<Engine>, decision: Decision, resume: bool) -> Action {
-        if let Some(reason) = decision.reason() {
-            self.vm.count(reason.code());
-        }
         match decision {
             Decision::Forward {
                 request, response, ..

@@ -29,7 +29,7 @@ pub struct Vm {
     /// The clock as read at the last tick. The core works in whole seconds and ticks come every second,
     /// so requests read this instead of making a host call each.
     clock: Cell<Option<UnixTime>>,
-    /// Decisions by reason code since the last flush, and each counter's host id once defined.
+    /// Counts waiting for the next flush by reason code, and each counter's host id once defined.
     metrics: RefCell<BTreeMap<&'static str, (u64, Option<u32>)>>,
 }
 
@@ -42,8 +42,9 @@ impl Vm {
         }
     }
 
-    /// Counts a decision. Only VM memory is touched here; [`Vm::flush_metrics`] moves the counts to the
-    /// host on the next tick, keeping a host call off every request.
+    /// Counts an answer the core never saw (no configuration yet). The core counts its own decisions
+    /// in `VmState`; [`Vm::flush_metrics`] moves both to the host on the next tick, keeping a host call
+    /// off every request.
     pub fn count(&self, code: &'static str) {
         if let Ok(mut m) = self.metrics.try_borrow_mut() {
             m.entry(code).or_insert((0, None)).0 += 1;
@@ -55,6 +56,11 @@ impl Vm {
         let Ok(mut m) = self.metrics.try_borrow_mut() else {
             return;
         };
+        if let Ok(mut state) = self.state.try_borrow_mut() {
+            for (code, n) in state.take_counts() {
+                m.entry(code).or_insert((0, None)).0 += n;
+            }
+        }
         for (code, (pending, id)) in m.iter_mut() {
             if *pending == 0 {
                 continue;
