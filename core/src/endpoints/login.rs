@@ -41,27 +41,26 @@ pub const MAX_CLEARED_PER_RESPONSE: usize = 8;
 /// Most login-attempt cookie names read from one request.
 const MAX_LOGIN_COOKIES_READ: usize = 64;
 
+/// One login attempt past its callback: what it started with, its cookie, and how to answer.
+#[derive(Debug)]
+pub(crate) struct Attempt {
+    login: LoginState,
+    /// The attempt's login cookie (cleared however the attempt ends).
+    cookie: String,
+    /// HTML answers (else JSON).
+    browser: bool,
+}
+
 /// A login paused on a callout.
 #[derive(Debug)]
 pub(crate) enum Flow {
     /// Waiting for the token endpoint.
-    Token {
-        login: LoginState,
-        cookie: String,
-        browser: bool,
-    },
+    Token(Attempt),
     /// Waiting for a JWKS refetch (the ID token named an unknown `kid`).
-    Jwks {
-        login: LoginState,
-        cookie: String,
-        browser: bool,
-        tokens: TokenResponse,
-    },
+    Jwks(Attempt, TokenResponse),
     /// The ID token verified; waiting for the userinfo endpoint (`claims.userinfo`).
     Userinfo {
-        login: LoginState,
-        cookie: String,
-        browser: bool,
+        attempt: Attempt,
         tokens: TokenResponse,
         subject: String,
         claims: Map<String, Value>,
@@ -79,12 +78,8 @@ impl Engine {
         vm: &mut VmState,
     ) -> Decision {
         match flow {
-            Flow::Token {
-                login,
-                cookie,
-                browser,
-            } => {
-                let fail = |status, reason| self.login_error(status, reason, browser, &cookie);
+            Flow::Token(attempt) => {
+                let fail = |status, reason| self.login_error(status, reason, &attempt);
                 let body = match response {
                     // Envoy reports a callout timeout as its own 504 ("upstream request timeout").
                     CalloutResponse::Received { status: 504, .. } => {
@@ -114,34 +109,25 @@ impl Engine {
                 let Some(provider) = vm.provider(0).cloned() else {
                     return fail(503, Reason::ProviderNotReady);
                 };
-                self.finish_login(login, cookie, browser, tokens, &provider, true, now, rng)
+                self.finish_login(attempt, tokens, &provider, true, now, rng)
             }
-            Flow::Jwks {
-                login,
-                cookie,
-                browser,
-                tokens,
-            } => match self.install_refetched_jwks(0, response, now, vm) {
-                Ok(provider) => {
-                    self.finish_login(login, cookie, browser, tokens, &provider, false, now, rng)
+            Flow::Jwks(attempt, tokens) => {
+                match self.install_refetched_jwks(0, response, now, vm) {
+                    Ok(provider) => self.finish_login(attempt, tokens, &provider, false, now, rng),
+                    Err((status, reason)) => self.login_error(status, reason, &attempt),
                 }
-                Err((status, reason)) => self.login_error(status, reason, browser, &cookie),
-            },
+            }
             Flow::Userinfo {
-                login,
-                cookie,
-                browser,
+                attempt,
                 tokens,
                 subject,
                 claims,
             } => match parse_userinfo(response, &subject) {
                 Ok(extra) => {
                     let claims = merge(claims, extra);
-                    self.complete_login(
-                        login, cookie, browser, &tokens, &subject, &claims, now, rng,
-                    )
+                    self.complete_login(attempt, &tokens, &subject, &claims, now, rng)
                 }
-                Err((status, reason)) => self.login_error(status, reason, browser, &cookie),
+                Err((status, reason)) => self.login_error(status, reason, &attempt),
             },
         }
     }
@@ -326,22 +312,19 @@ impl Engine {
         ) {
             Some(callout) => Decision::Callout {
                 callout,
-                pending: Pending(Box::new(crate::engine::Flow::Login(Flow::Token {
+                pending: Pending(Box::new(crate::engine::Flow::Login(Flow::Token(Attempt {
                     login,
                     cookie,
                     browser,
-                }))),
+                })))),
             },
             None => fail(502, Reason::TokenEndpointError),
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn finish_login(
         &self,
-        login: LoginState,
-        cookie: String,
-        browser: bool,
+        attempt: Attempt,
         tokens: TokenResponse,
         provider: &Arc<Provider>,
         may_refetch: bool,
@@ -352,7 +335,7 @@ impl Engine {
         let expect = Expectations {
             issuer: &cfg.issuer,
             client_id: &cfg.client_id,
-            nonce: &login.nonce.0,
+            nonce: &attempt.login.nonce.0,
             allowed_algs: &cfg.allowed_algs,
             now,
             leeway: cfg.leeway,
@@ -369,25 +352,21 @@ impl Engine {
                 ) {
                     Some(callout) => Decision::Callout {
                         callout,
-                        pending: Pending(Box::new(crate::engine::Flow::Login(Flow::Jwks {
-                            login,
-                            cookie,
-                            browser,
-                            tokens,
-                        }))),
+                        pending: Pending(Box::new(crate::engine::Flow::Login(Flow::Jwks(
+                            attempt, tokens,
+                        )))),
                     },
-                    None => self.login_error(502, Reason::JwksUnavailable, browser, &cookie),
+                    None => self.login_error(502, Reason::JwksUnavailable, &attempt),
                 };
             }
             Err(e) => {
-                return self.login_error(403, Reason::IdTokenRejected(e), browser, &cookie);
+                return self.login_error(403, Reason::IdTokenRejected(e), &attempt);
             }
         };
         let subject = verified.subject;
         let claims: Map<String, Value> = verified.claims.other.into_iter().collect();
         if !cfg.claims.userinfo {
-            return self
-                .complete_login(login, cookie, browser, &tokens, &subject, &claims, now, rng);
+            return self.complete_login(attempt, &tokens, &subject, &claims, now, rng);
         }
         // OIDC Core §5.3: the userinfo endpoint, with the access token, for claims the ID token lacks.
         let callout = match (&provider.metadata.userinfo_endpoint, &tokens.access_token) {
@@ -400,25 +379,20 @@ impl Engine {
             Some(callout) => Decision::Callout {
                 callout,
                 pending: Pending(Box::new(crate::engine::Flow::Login(Flow::Userinfo {
-                    login,
-                    cookie,
-                    browser,
+                    attempt,
                     tokens,
                     subject,
                     claims,
                 }))),
             },
-            None => self.login_error(502, Reason::UserinfoUnavailable, browser, &cookie),
+            None => self.login_error(502, Reason::UserinfoUnavailable, &attempt),
         }
     }
 
     /// The identity is known: seal the session, clear the attempt, keep the ID token for sign-out.
-    #[allow(clippy::too_many_arguments)]
     fn complete_login(
         &self,
-        login: LoginState,
-        cookie: String,
-        browser: bool,
+        attempt: Attempt,
         tokens: &TokenResponse,
         subject: &str,
         claims: &Map<String, Value>,
@@ -437,7 +411,10 @@ impl Engine {
                         cfg.cookie_attributes
                             .set(&cfg.cookie_name, &value, cfg.session_ttl)
                     ),
-                    ("set-cookie".into(), cfg.cookie_attributes.clear(&cookie)),
+                    (
+                        "set-cookie".into(),
+                        cfg.cookie_attributes.clear(&attempt.cookie)
+                    ),
                 ];
                 // The ID token goes in its own cookie, sent only to the sign-out endpoint, so ordinary
                 // requests neither carry nor pay for it. If it would not fit, sign-out goes without.
@@ -461,12 +438,12 @@ impl Engine {
                         ));
                     }
                 }
-                response::redirect(login.return_to, headers, Reason::LoginCompleted)
+                response::redirect(attempt.login.return_to, headers, Reason::LoginCompleted)
             }
             Err(Reason::EmailUnverified) => {
-                self.login_error(403, Reason::EmailUnverified, browser, &cookie)
+                self.login_error(403, Reason::EmailUnverified, &attempt)
             }
-            Err(reason) => self.login_error(500, reason, browser, &cookie),
+            Err(reason) => self.login_error(500, reason, &attempt),
         }
     }
     fn login_cookie_name(&self, state: &str) -> String {
@@ -488,12 +465,13 @@ impl Engine {
         }
     }
 
-    fn login_error(&self, status: u16, reason: Reason, browser: bool, cookie: &str) -> Decision {
+    /// A failed login step: the error page, and the attempt's login cookie cleared.
+    fn login_error(&self, status: u16, reason: Reason, attempt: &Attempt) -> Decision {
         let clear = std::vec![(
             "set-cookie".into(),
-            self.config.cookie_attributes.clear(cookie)
+            self.config.cookie_attributes.clear(&attempt.cookie)
         )];
-        self.fail(status, reason, browser, clear)
+        self.fail(status, reason, attempt.browser, clear)
     }
 }
 
