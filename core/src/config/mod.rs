@@ -8,15 +8,16 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt;
 
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use base64::Engine as _;
 use serde::Deserialize;
 
 mod bearer;
+mod claims;
+mod cookie;
 mod issuers;
 mod routes;
 
-pub use bearer::BearerIssuer;
+pub use bearer::{BearerIssuer, Introspection};
+pub use claims::{ClaimNames, Field, HeaderSource, MappedHeader};
 pub use issuers::IssuerConfig;
 
 use crate::oidc::Alg;
@@ -26,7 +27,7 @@ use crate::policy::redirect::{split_entry, validate_redirect};
 use crate::policy::rules::{Accept, Action, Policy};
 use crate::request::AbsoluteUrl;
 use crate::session::cookie::CookieAttributes;
-use crate::session::keyring::{KeyRing, KeyRingError};
+use crate::session::keyring::KeyRing;
 use crate::session::Secret;
 
 /// Why a configuration was refused. Each names the field it is about.
@@ -71,62 +72,6 @@ pub enum ClientAuth {
     ClientSecretPost,
     /// A public client: `client_id` in the body, PKCE alone proves possession.
     None,
-}
-
-/// An identity field a mapped header can carry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Field {
-    /// The user.
-    User,
-    /// `sub`.
-    Sub,
-    /// The (verified) email.
-    Email,
-    /// The display name.
-    Name,
-    /// The preferred username.
-    PreferredUsername,
-    /// Groups, comma-joined.
-    Groups,
-    /// Scopes, space-joined.
-    Scopes,
-}
-
-/// Where a mapped header's value comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HeaderSource {
-    /// An identity field (mapped and checked like the built-in headers).
-    Field(Field),
-    /// A claim path, as the IdP sent it.
-    Claim(String),
-}
-
-/// An extra upstream header (`X-Spinnaker-User` from `email`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MappedHeader {
-    /// Lower-case header name.
-    pub name: String,
-    /// Its value's source.
-    pub from: HeaderSource,
-}
-
-/// Which claims (claim paths: `user.mail`) fill the identity, and the extra headers derived from it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClaimNames {
-    /// Claim for `X-Forwarded-User` (default `sub`).
-    pub user: String,
-    /// Claim for the email (default `email`).
-    pub email: String,
-    /// Claim for groups (default `groups`): an array of strings, or one string.
-    pub groups: String,
-    /// Claim for the display name (default `name`).
-    pub name: String,
-    /// Claim for the preferred username (default `preferred_username`).
-    pub preferred_username: String,
-    /// Extra upstream headers.
-    pub headers: Vec<MappedHeader>,
-    /// Fetch the IdP's userinfo endpoint at login and add its claims (the ID token's win).
-    pub userinfo: bool,
 }
 
 /// The checked configuration.
@@ -221,11 +166,11 @@ struct RawConfig {
     scopes: Vec<String>,
     #[serde(default = "default_prefix")]
     prefix: String,
-    cookie: RawCookie,
+    cookie: cookie::RawCookie,
     #[serde(default)]
     headers: RawHeaders,
     #[serde(default)]
-    claims: RawClaims,
+    claims: claims::RawClaims,
     #[serde(default)]
     allowed_redirect_domains: Vec<String>,
     #[serde(default)]
@@ -246,33 +191,6 @@ struct RawConfig {
     session_cache_size: usize,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawCookie {
-    #[serde(default = "default_cookie_name")]
-    name: String,
-    #[serde(default = "yes")]
-    secure: bool,
-    #[serde(default)]
-    domain: Option<String>,
-    #[serde(default = "default_session_ttl")]
-    session_ttl_seconds: u64,
-    #[serde(default = "default_login_ttl")]
-    login_ttl_seconds: u64,
-    #[serde(default = "default_max_pending")]
-    max_pending_logins: usize,
-    #[serde(default)]
-    accept_client_ids: Vec<String>,
-    keys: Vec<RawKey>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawKey {
-    id: String,
-    secret: String,
-}
-
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawHeaders {
@@ -280,49 +198,6 @@ struct RawHeaders {
     pass_access_token: bool,
     #[serde(default)]
     pass_authorization_header: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawClaims {
-    #[serde(default = "c_sub")]
-    user: String,
-    #[serde(default = "c_email")]
-    email: String,
-    #[serde(default = "c_groups")]
-    groups: String,
-    #[serde(default = "c_name")]
-    name: String,
-    #[serde(default = "c_pref")]
-    preferred_username: String,
-    #[serde(default)]
-    headers: Vec<RawMappedHeader>,
-    #[serde(default)]
-    userinfo: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawMappedHeader {
-    name: String,
-    #[serde(default)]
-    from: Option<String>,
-    #[serde(default)]
-    claim: Option<String>,
-}
-
-impl Default for RawClaims {
-    fn default() -> Self {
-        RawClaims {
-            user: c_sub(),
-            email: c_email(),
-            groups: c_groups(),
-            name: c_name(),
-            preferred_username: c_pref(),
-            headers: Vec::new(),
-            userinfo: false,
-        }
-    }
 }
 
 #[derive(Deserialize)]
@@ -374,38 +249,8 @@ fn default_scopes() -> Vec<String> {
 fn default_prefix() -> String {
     "/oauth2".to_string()
 }
-fn default_cookie_name() -> String {
-    "_portcullis".to_string()
-}
-fn yes() -> bool {
-    true
-}
-fn default_session_ttl() -> u64 {
-    8 * 3600
-}
-fn default_login_ttl() -> u64 {
-    600
-}
-fn default_max_pending() -> usize {
-    5
-}
 fn default_cache() -> usize {
     1024
-}
-fn c_sub() -> String {
-    "sub".to_string()
-}
-fn c_email() -> String {
-    "email".to_string()
-}
-fn c_groups() -> String {
-    "groups".to_string()
-}
-fn c_name() -> String {
-    "name".to_string()
-}
-fn c_pref() -> String {
-    "preferred_username".to_string()
 }
 fn default_algs() -> Vec<String> {
     Alg::ALL.iter().map(|a| a.name().to_string()).collect()
@@ -423,13 +268,7 @@ fn default_timeout() -> u64 {
     5000
 }
 
-fn cookie_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
-}
-
-fn host_name(s: &str) -> bool {
+pub(super) fn host_name(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-'))
@@ -456,73 +295,6 @@ fn parse_algs(field: &str, names: &[String]) -> Result<Vec<Alg>, ConfigError> {
         return Err(invalid(field, "must not be empty"));
     }
     Ok(algs)
-}
-
-/// Parses the mapped headers.
-fn mapped_headers(raw: Vec<RawMappedHeader>) -> Result<Vec<MappedHeader>, ConfigError> {
-    let mut out: Vec<MappedHeader> = Vec::new();
-    for (i, h) in raw.into_iter().enumerate() {
-        let field = format!("claims.headers[{i}]");
-        let name = h.name.to_ascii_lowercase();
-        let token =
-            !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-        if !token || name.starts_with(':') {
-            return Err(invalid(
-                format!("{field}.name"),
-                "must be a header name ([A-Za-z0-9-])",
-            ));
-        }
-        if matches!(
-            name.as_str(),
-            "cookie"
-                | "host"
-                | "authorization"
-                | "content-length"
-                | "transfer-encoding"
-                | "connection"
-        ) || IDENTITY_HEADERS.contains(&name.as_str())
-            || out.iter().any(|o| o.name == name)
-        {
-            return Err(invalid(
-                format!("{field}.name"),
-                "is a header Portcullis or HTTP already owns, or is mapped twice",
-            ));
-        }
-        let from = match (h.from.as_deref(), h.claim) {
-            (Some(f), None) => HeaderSource::Field(match f {
-                "user" => Field::User,
-                "sub" => Field::Sub,
-                "email" => Field::Email,
-                "name" => Field::Name,
-                "preferred_username" => Field::PreferredUsername,
-                "groups" => Field::Groups,
-                "scopes" => Field::Scopes,
-                other => {
-                    return Err(invalid(
-                        format!("{field}.from"),
-                        format!("{other:?} is not one of user, sub, email, name, preferred_username, groups, scopes"),
-                    ))
-                }
-            }),
-            (None, Some(c)) if !c.is_empty() => HeaderSource::Claim(c),
-            _ => {
-                return Err(invalid(
-                    field,
-                    "needs exactly one of from (an identity field) or claim (a claim path)",
-                ))
-            }
-        };
-        out.push(MappedHeader { name, from });
-    }
-    Ok(out)
-}
-
-fn decode_key(secret: &str) -> Option<[u8; 32]> {
-    let bytes = STANDARD
-        .decode(secret.trim())
-        .or_else(|_| URL_SAFE_NO_PAD.decode(secret.trim()))
-        .ok()?;
-    bytes.try_into().ok()
 }
 
 impl Config {
@@ -614,72 +386,6 @@ impl Config {
                 "each scope must be a non-empty token without spaces",
             ));
         }
-        let c = raw.cookie;
-        if !cookie_token(&c.name) {
-            return Err(invalid(
-                "cookie.name",
-                "must be a non-empty cookie token ([A-Za-z0-9_.-])",
-            ));
-        }
-        // Cookie name prefixes (RFC 6265bis §4.1.3): browsers drop such cookies unless the attributes fit.
-        if c.name.starts_with("__Secure-") && !c.secure {
-            return Err(invalid(
-                "cookie.name",
-                "a __Secure- cookie needs cookie.secure: true",
-            ));
-        }
-        if c.name.starts_with("__Host-") && (!c.secure || c.domain.is_some()) {
-            return Err(invalid(
-                "cookie.name",
-                "a __Host- cookie needs cookie.secure: true and no cookie.domain",
-            ));
-        }
-        if let Some(d) = &c.domain {
-            if !host_name(d.trim_start_matches('.')) {
-                return Err(invalid(
-                    "cookie.domain",
-                    "must be a host name such as .example.com",
-                ));
-            }
-        }
-        if c.session_ttl_seconds == 0 {
-            return Err(invalid(
-                "cookie.session_ttl_seconds",
-                "must be greater than 0",
-            ));
-        }
-        if c.login_ttl_seconds == 0 || c.login_ttl_seconds > 3600 {
-            return Err(invalid(
-                "cookie.login_ttl_seconds",
-                "must be between 1 and 3600",
-            ));
-        }
-        if c.max_pending_logins == 0 || c.max_pending_logins > 20 {
-            return Err(invalid(
-                "cookie.max_pending_logins",
-                "must be between 1 and 20",
-            ));
-        }
-        let mut keys = Vec::with_capacity(c.keys.len());
-        for (i, k) in c.keys.iter().enumerate() {
-            let secret = decode_key(&k.secret).ok_or_else(|| {
-                invalid(
-                    format!("cookie.keys[{i}].secret"),
-                    "must be base64 of exactly 32 bytes",
-                )
-            })?;
-            keys.push((k.id.clone(), secret));
-        }
-        let keys = KeyRing::new(&keys).map_err(|e| match e {
-            KeyRingError::Empty => invalid("cookie.keys", "must hold at least one key"),
-            KeyRingError::BadId(id) => invalid(
-                "cookie.keys[].id",
-                format!("{id:?} must be 1-32 characters of [A-Za-z0-9_-]"),
-            ),
-            KeyRingError::DuplicateId(id) => {
-                invalid("cookie.keys[].id", format!("{id:?} is used twice"))
-            }
-        })?;
         for (i, d) in raw.allowed_redirect_domains.iter().enumerate() {
             let ok = split_entry(d)
                 .is_some_and(|(host, _)| host_name(host.strip_prefix('.').unwrap_or(host)));
@@ -690,6 +396,7 @@ impl Config {
                 ));
             }
         }
+        let c = cookie::cookie(raw.cookie)?;
         let post_logout = match raw.post_logout_redirect_url {
             Some(u) => validate_redirect(&u, &raw.allowed_redirect_domains).ok_or_else(|| {
                 invalid(
@@ -716,26 +423,6 @@ impl Config {
                 "must be between 1 and 60000",
             ));
         }
-        let claims = raw.claims;
-        for (field, v) in [
-            ("claims.user", &claims.user),
-            ("claims.email", &claims.email),
-            ("claims.groups", &claims.groups),
-            ("claims.name", &claims.name),
-            ("claims.preferred_username", &claims.preferred_username),
-        ] {
-            if v.is_empty() {
-                return Err(invalid(field, "must not be empty"));
-            }
-        }
-        for (i, id) in c.accept_client_ids.iter().enumerate() {
-            if id.is_empty() || id.contains('\0') {
-                return Err(invalid(
-                    format!("cookie.accept_client_ids[{i}]"),
-                    "must be a non-empty client id",
-                ));
-            }
-        }
         let binding = binding_of(&raw.issuer, &raw.client_id);
         let mut accepted_bindings = vec![binding.clone()];
         for id in &c.accept_client_ids {
@@ -744,10 +431,11 @@ impl Config {
                 accepted_bindings.push(b);
             }
         }
+        let claims = claims::claims(raw.claims)?;
         let policy = routes::policy(raw.routes, &raw.public_paths)?;
-        let headers = mapped_headers(claims.headers)?;
+        let headers = &claims.headers;
         let mut kept_claims = routes::claim_paths(&policy);
-        for h in &headers {
+        for h in headers {
             if let HeaderSource::Claim(c) = &h.from {
                 if !kept_claims.contains(c) {
                     kept_claims.push(c.clone());
@@ -798,23 +486,12 @@ impl Config {
             scope: raw.scopes.join(" "),
             prefix,
             cookie_name: c.name,
-            cookie_attributes: CookieAttributes {
-                secure: c.secure,
-                domain: c.domain,
-            },
-            session_ttl: c.session_ttl_seconds,
-            login_ttl: c.login_ttl_seconds,
+            cookie_attributes: c.attributes,
+            session_ttl: c.session_ttl,
+            login_ttl: c.login_ttl,
             max_pending_logins: c.max_pending_logins,
-            keys,
-            claims: ClaimNames {
-                user: claims.user,
-                email: claims.email,
-                groups: claims.groups,
-                name: claims.name,
-                preferred_username: claims.preferred_username,
-                headers,
-                userinfo: claims.userinfo,
-            },
+            keys: c.keys,
+            claims,
             pass_access_token: raw.headers.pass_access_token,
             pass_authorization_header: raw.headers.pass_authorization_header,
             allowed_redirect_domains: raw.allowed_redirect_domains,
