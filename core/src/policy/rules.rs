@@ -313,7 +313,12 @@ impl Policy {
             normalized = normalize_path(raw).ok_or(Unroutable::PathInvalid)?;
             normalized.as_str()
         };
-        let host = split_authority(authority);
+        // The host is lower-cased into a new string: only when some rule looks at it.
+        let host = if self.rules.iter().any(|r| !r.hosts.is_empty()) {
+            split_authority(authority)
+        } else {
+            None
+        };
         Ok(self
             .rules
             .iter()
