@@ -318,11 +318,3 @@ fn an_oversized_id_token_drops_the_sign_out_hint_rather_than_fail() {
     let d = h.navigate(&mut b, "/oauth2/sign_out");
     assert_eq!((status(&d), location(&d).as_str()), (302, "/"));
 }
-
-#[test]
-fn a_session_too_large_for_a_cookie_is_a_clear_500() {
-    let mut h = Harness::new();
-    let (b, d) = login_with_groups(&mut h, 400);
-    assert_eq!((status(&d), reason_code(&d)), (500, "session_too_large"));
-    assert!(b.get("_pc").is_none());
-}

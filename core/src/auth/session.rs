@@ -7,14 +7,14 @@ use std::vec::Vec;
 
 use rand_core::{CryptoRng, RngCore};
 
-use crate::decision::Reason;
-use crate::endpoints::login::MAX_COOKIE_BYTES;
+use crate::decision::{Header, Reason};
 use crate::engine::Engine;
 use crate::identity::mapping::identity_of;
 use crate::identity::{Identity, Source};
 use crate::oidc::token::TokenResponse;
 use crate::request::Request;
 use crate::session::cache::CachedSession;
+use crate::session::chunks;
 use crate::session::keyring::Purpose;
 use crate::session::Session;
 use crate::time::UnixTime;
@@ -31,7 +31,8 @@ impl Engine {
     ) -> Option<Arc<CachedSession>> {
         let cfg = &*self.config;
         let cache = &mut vm.sessions;
-        let value = req.cookie(&cfg.cookie_name)?;
+        let joined = chunks::join(req.cookies(), &cfg.cookie_name)?;
+        let value: &str = &joined;
         if let Some(hit) = cache.get(value) {
             if hit.is_valid_at(now, cfg.leeway) {
                 return Some(hit);
@@ -99,22 +100,33 @@ impl Engine {
         })
     }
 
-    /// Seals the session (without tokens it is small; only an enormous groups claim can overflow).
+    /// Seals the session and returns the `Set-Cookie` headers that carry it: one cookie, or up to
+    /// `MAX_CHUNKS` numbered ones, and the clearing of every chunk cookie it no longer uses.
     pub(crate) fn seal_session(
         &self,
         session: &Session,
         rng: &mut (impl RngCore + CryptoRng),
-    ) -> Result<String, Reason> {
+    ) -> Result<Vec<Header>, Reason> {
         let cfg = &*self.config;
         let json = serde_json::to_vec(session).map_err(|_| Reason::SessionTooLarge)?;
         let sealed = cfg
             .keys
             .seal(Purpose::Session, &cfg.cookie_name, &cfg.binding, &json, rng)
             .map_err(|_| Reason::RandomnessUnavailable)?;
-        if sealed.len() + cfg.cookie_name.len() < MAX_COOKIE_BYTES {
-            Ok(sealed)
-        } else {
-            Err(Reason::SessionTooLarge)
-        }
+        let parts = chunks::split(&sealed, &cfg.cookie_name).ok_or(Reason::SessionTooLarge)?;
+        let mut headers: Vec<Header> = parts
+            .iter()
+            .map(|(name, value)| {
+                (
+                    "set-cookie".into(),
+                    cfg.cookie_attributes.set(name, value, cfg.session_ttl),
+                )
+            })
+            .collect();
+        headers.extend(
+            chunks::chunk_names_from(&cfg.cookie_name, parts.len())
+                .map(|name| ("set-cookie".into(), cfg.cookie_attributes.clear(&name))),
+        );
+        Ok(headers)
     }
 }

@@ -517,7 +517,10 @@ impl Config {
     pub fn is_our_cookie(&self, name: &str) -> bool {
         match name.strip_prefix(self.cookie_name.as_str()) {
             Some("" | "_hint") => true,
-            Some(rest) => rest.starts_with("_login_"),
+            Some(rest) => {
+                rest.starts_with("_login_")
+                    || crate::session::chunks::is_chunk_name(name, &self.cookie_name)
+            }
             None => false,
         }
     }

@@ -404,18 +404,11 @@ impl Engine {
             .session_from(subject, claims, tokens, now)
             .and_then(|session| self.seal_session(&session, rng))
         {
-            Ok(value) => {
-                let mut headers: Vec<Header> = std::vec![
-                    (
-                        "set-cookie".into(),
-                        cfg.cookie_attributes
-                            .set(&cfg.cookie_name, &value, cfg.session_ttl)
-                    ),
-                    (
-                        "set-cookie".into(),
-                        cfg.cookie_attributes.clear(&attempt.cookie)
-                    ),
-                ];
+            Ok(mut headers) => {
+                headers.push((
+                    "set-cookie".into(),
+                    cfg.cookie_attributes.clear(&attempt.cookie),
+                ));
                 // The ID token goes in its own cookie, sent only to the sign-out endpoint, so ordinary
                 // requests neither carry nor pay for it. If it would not fit, sign-out goes without.
                 let (hint_name, hint_path) = cfg.hint_cookie();

@@ -11,6 +11,7 @@ use crate::engine::Engine;
 use crate::policy::redirect::validate_redirect;
 use crate::request::{encode_pairs, query_param, Request};
 use crate::response;
+use crate::session::chunks;
 use crate::session::keyring::Purpose;
 use crate::vm::VmState;
 
@@ -20,8 +21,8 @@ impl Engine {
         if !(req.method == "GET" || req.method == "POST") {
             return self.error(req, 405, Reason::MethodNotAllowed);
         }
-        if let Some(value) = req.cookie(&cfg.cookie_name) {
-            vm.sessions.remove(value);
+        if let Some(value) = chunks::join(req.cookies(), &cfg.cookie_name) {
+            vm.sessions.remove(&value);
         }
         let (hint_name, hint_path) = cfg.hint_cookie();
         let hint = req
@@ -46,6 +47,10 @@ impl Engine {
                 cfg.cookie_attributes.clear_at(&hint_name, &hint_path)
             ),
         ];
+        headers.extend(
+            chunks::chunk_names_from(&cfg.cookie_name, 1)
+                .map(|name| ("set-cookie".into(), cfg.cookie_attributes.clear(&name))),
+        );
         for name in self
             .login_cookie_names(req)
             .into_iter()

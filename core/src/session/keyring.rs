@@ -43,8 +43,8 @@ impl Purpose {
     }
 }
 
-/// Longest cookie value we will try to open; browsers cap a cookie at 4096 bytes anyway.
-pub const MAX_SEALED_LEN: usize = 4096;
+/// Longest sealed value we will try to open: a session split over the most chunk cookies there can be.
+pub const MAX_SEALED_LEN: usize = super::chunks::MAX_CHUNKS * super::chunks::CHUNK_BYTES;
 const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
 

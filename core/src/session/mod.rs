@@ -2,6 +2,7 @@
 //! server-side state, so any worker of any replica serves any user whose cookie its key ring opens.
 
 pub mod cache;
+pub mod chunks;
 pub mod cookie;
 pub mod keyring;
 

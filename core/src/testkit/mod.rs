@@ -82,6 +82,20 @@ pub struct FakeIdp {
     pub introspected: u32,
     /// When set, the introspection endpoint answers with this status and body.
     pub introspection_override: Option<(u16, String)>,
+    /// Bytes of padding added to every access token (to make sessions large).
+    pub access_token_pad: usize,
+    /// `expires_in` of access tokens.
+    pub access_token_ttl: u64,
+    /// Whether the code grant issues a refresh token.
+    pub issue_refresh_tokens: bool,
+    /// Whether a refresh consumes the refresh token and issues a new one (rotation).
+    pub rotate_refresh_tokens: bool,
+    /// Live refresh tokens and their user.
+    refresh_tokens: BTreeMap<String, String>,
+    /// How many refresh-token grants succeeded.
+    pub refreshes: u32,
+    /// When set, the refresh-token grant answers with this status and body.
+    pub refresh_failure: Option<(u16, String)>,
 }
 
 fn rsa(pem: &str, kid: &str) -> RS256KeyPair {
@@ -115,7 +129,61 @@ impl FakeIdp {
             introspection: BTreeMap::new(),
             introspected: 0,
             introspection_override: None,
+            access_token_pad: 0,
+            access_token_ttl: 300,
+            issue_refresh_tokens: false,
+            rotate_refresh_tokens: true,
+            refresh_tokens: BTreeMap::new(),
+            refreshes: 0,
+            refresh_failure: None,
         }
+    }
+
+    /// A new access token for `user`, remembered for userinfo.
+    fn mint_access_token(&mut self, user: &str) -> String {
+        self.counter += 1;
+        let at = format!("at-{}{}", self.counter, "p".repeat(self.access_token_pad));
+        self.access_tokens.insert(at.clone(), user.to_string());
+        at
+    }
+
+    /// A new refresh token for `user`.
+    fn mint_refresh_token(&mut self, user: &str) -> String {
+        self.counter += 1;
+        let rt = format!("rt-{}", self.counter);
+        self.refresh_tokens.insert(rt.clone(), user.to_string());
+        rt
+    }
+
+    /// The refresh-token grant (RFC 6749 §6): a new access token, and with rotation a new refresh token
+    /// (the old one is consumed; reusing it fails like at IdPs with replay detection).
+    fn refresh(&mut self, rt: Option<String>) -> (u16, String) {
+        if let Some((s, b)) = &self.refresh_failure {
+            return (*s, b.clone());
+        }
+        let Some(user) = rt
+            .as_ref()
+            .and_then(|rt| self.refresh_tokens.get(rt))
+            .cloned()
+        else {
+            return (400, json!({"error": "invalid_grant"}).to_string());
+        };
+        self.refreshes += 1;
+        let at = self.mint_access_token(&user);
+        let mut body = json!({"access_token": at, "token_type": "Bearer", "expires_in": self.access_token_ttl, "scope": "openid email profile offline_access"});
+        if self.rotate_refresh_tokens {
+            if let Some(old) = &rt {
+                self.refresh_tokens.remove(old);
+            }
+            body["refresh_token"] = json!(self.mint_refresh_token(&user));
+        }
+        (200, body.to_string())
+    }
+
+    /// Whether this refresh token is still live.
+    #[must_use]
+    pub fn refresh_token_live(&self, rt: &str) -> bool {
+        self.refresh_tokens.contains_key(rt)
     }
 
     /// Publishes a second key and signs with it from now on (the old one stays published).
@@ -255,8 +323,10 @@ impl FakeIdp {
         {
             return (401, json!({"error": "invalid_client"}).to_string());
         }
-        if get("grant_type").as_deref() != Some("authorization_code") {
-            return err("unsupported_grant_type");
+        match get("grant_type").as_deref() {
+            Some("authorization_code") => {}
+            Some("refresh_token") => return self.refresh(get("refresh_token")),
+            _ => return err("unsupported_grant_type"),
         }
         let Some(grant) = get("code").and_then(|c| self.codes.remove(&c)) else {
             return err("invalid_grant");
@@ -274,9 +344,12 @@ impl FakeIdp {
             .id_token_override
             .take()
             .unwrap_or_else(|| self.sign(&self.claims(&grant.user, &grant.nonce)));
-        let at = format!("at-{}", self.counter);
-        self.access_tokens.insert(at.clone(), grant.user.clone());
-        (200, json!({"access_token": at, "token_type": "Bearer", "expires_in": 300, "id_token": id_token}).to_string())
+        let at = self.mint_access_token(&grant.user);
+        let mut body = json!({"access_token": at, "token_type": "Bearer", "expires_in": self.access_token_ttl, "id_token": id_token});
+        if self.issue_refresh_tokens {
+            body["refresh_token"] = json!(self.mint_refresh_token(&grant.user));
+        }
+        (200, body.to_string())
     }
 
     /// The userinfo endpoint: `sub` of the access token's user plus `userinfo_claims`.
