@@ -180,6 +180,9 @@ pub enum Reason {
     LoginRequired,
     /// The callback succeeded: session cookie set.
     LoginCompleted,
+    /// A callback whose attempt is gone (used by another tab, expired) in a browser that already holds
+    /// a valid session: sent to the app rather than to an error (302).
+    AlreadySignedIn,
     /// `{prefix}/sign_out`.
     SignedOut,
     /// `{prefix}/userinfo` answered from the session.
@@ -266,6 +269,7 @@ impl Reason {
             Reason::LoginStarted => "login_started",
             Reason::LoginRequired => "login_required",
             Reason::LoginCompleted => "login_completed",
+            Reason::AlreadySignedIn => "already_signed_in",
             Reason::SignedOut => "signed_out",
             Reason::UserInfo => "userinfo",
             Reason::ProviderNotReady => "provider_not_ready",
@@ -337,6 +341,7 @@ impl Reason {
             | Reason::LoginStarted
             | Reason::LoginRequired
             | Reason::LoginCompleted
+            | Reason::AlreadySignedIn
             | Reason::SignedOut
             | Reason::UserInfo
             | Reason::BearerAuthenticated

@@ -338,8 +338,68 @@ fn callback_replayed_after_success_is_rejected() {
     let mut fresh = Browser::default();
     let d = h.navigate(&mut fresh, &cb);
     assert_eq!((status(&d), reason_code(&d)), (403, "login_cookie_missing"));
+    // The browser that already signed in is sent to the app (the code is not redeemed again).
+    let before = h.callouts.len();
+    let session = b.get("_pc").unwrap().to_string();
     let d = h.navigate(&mut b, &cb);
-    assert_eq!((status(&d), reason_code(&d)), (403, "login_cookie_missing"));
+    assert_eq!(
+        (status(&d), reason_code(&d), location(&d).as_str()),
+        (302, "already_signed_in", "/")
+    );
+    assert_eq!(h.callouts.len(), before, "no second code exchange");
+    assert_eq!(b.get("_pc"), Some(session.as_str()));
+}
+
+#[test]
+fn twenty_tabs_starting_a_login_at_once_all_land_on_their_own_url() {
+    let mut h = Harness::new();
+    let mut b = Browser::default();
+    let paths: Vec<String> = (0..20).map(|i| format!("/tab/{i}?q={i}")).collect();
+    let auth: Vec<String> = paths.iter().map(|p| h.start(&mut b, p)).collect();
+    assert_eq!(b.login_cookies().len(), 20, "no attempt was evicted");
+    let bytes: usize = b
+        .jar
+        .iter()
+        .filter(|(n, _)| n.starts_with("_pc_login_"))
+        .map(|(n, v)| n.len() + v.len() + 2)
+        .sum();
+    assert!(
+        bytes < 8 * 1024,
+        "20 attempts take {bytes} bytes of Cookie header"
+    );
+    let callbacks: Vec<String> = auth.iter().map(|a| h.idp_login(a, "alice")).collect();
+    // The IdP answers them in any order; each lands where it started.
+    for i in (0..20).rev().step_by(2).chain((0..20).step_by(2)) {
+        let d = h.navigate(&mut b, &callbacks[i]);
+        assert_eq!(
+            (reason_code(&d), location(&d)),
+            ("login_completed", paths[i].clone()),
+            "tab {i}"
+        );
+    }
+    assert!(b.login_cookies().is_empty());
+    // A twenty-first pending attempt evicts the oldest (the cap is documented: 20 by default).
+    let mut c = Browser::default();
+    let first: Vec<String> = (0..21)
+        .map(|i| h.start(&mut c, &format!("/t{i}")))
+        .collect();
+    assert_eq!(c.login_cookies().len(), 20);
+    let cb = h.idp_login(&first[0], "alice");
+    assert_eq!(
+        reason_code(&h.navigate(&mut c, &cb)),
+        "login_cookie_missing"
+    );
+}
+
+#[test]
+fn a_stale_attempt_expires() {
+    let mut h = Harness::new();
+    let mut b = Browser::default();
+    let auth = h.start(&mut b, "/late");
+    let cb = h.idp_login(&auth, "alice");
+    h.advance(601);
+    let d = h.navigate(&mut b, &cb);
+    assert_eq!((status(&d), reason_code(&d)), (403, "login_cookie_invalid"));
 }
 
 #[test]

@@ -62,8 +62,9 @@ fn default_session_ttl() -> u64 {
 fn default_login_ttl() -> u64 {
     600
 }
+/// Twenty tabs restored at once all complete their logins (each attempt cookie is ~330 bytes).
 fn default_max_pending() -> usize {
-    5
+    20
 }
 fn cookie_token(s: &str) -> bool {
     !s.is_empty()
@@ -120,10 +121,10 @@ pub(super) fn cookie(c: RawCookie) -> Result<Cookie, ConfigError> {
             "must be between 1 and 3600",
         ));
     }
-    if c.max_pending_logins == 0 || c.max_pending_logins > 20 {
+    if c.max_pending_logins == 0 || c.max_pending_logins > 50 {
         return Err(invalid(
             "cookie.max_pending_logins",
-            "must be between 1 and 20",
+            "must be between 1 and 50",
         ));
     }
     let mut keys = Vec::with_capacity(c.keys.len());

@@ -584,7 +584,7 @@ mod tests {
         assert_eq!(c.client_auth, ClientAuth::ClientSecretBasic);
         assert_eq!(
             (c.session_ttl, c.login_ttl, c.max_pending_logins),
-            (28800, 600, 5)
+            (28800, 600, 20)
         );
         assert_eq!(c.allowed_algs.len(), 9);
         assert!(!c.insecure_allow_unverified_email);

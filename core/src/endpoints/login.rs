@@ -254,7 +254,7 @@ impl Engine {
         names
     }
 
-    pub(crate) fn callback(&self, req: &Request<'_>, now: UnixTime, vm: &VmState) -> Decision {
+    pub(crate) fn callback(&self, req: &Request<'_>, now: UnixTime, vm: &mut VmState) -> Decision {
         let cfg = &*self.config;
         if req.method != "GET" {
             return self.error(req, 405, Reason::MethodNotAllowed);
@@ -289,16 +289,22 @@ impl Engine {
         else {
             return fail(400, Reason::CallbackMalformed);
         };
-        let Some(sealed) = req.cookie(&cookie) else {
-            return fail(403, Reason::LoginCookieMissing);
-        };
-        let login = cfg
-            .keys
-            .open(Purpose::Login, &cookie, &cfg.binding, sealed)
-            .and_then(|json| serde_json::from_slice::<LoginState>(&json).ok())
-            .filter(|l| now.0 < l.expires_at);
-        let Some(login) = login else {
-            return fail(403, Reason::LoginCookieInvalid);
+        let login = req.cookie(&cookie).map(|sealed| {
+            cfg.keys
+                .open(Purpose::Login, &cookie, &cfg.binding, sealed)
+                .and_then(|json| serde_json::from_slice::<LoginState>(&json).ok())
+                .filter(|l| now.0 < l.expires_at)
+        });
+        let login = match login {
+            Some(Some(login)) => login,
+            // The attempt is gone (another tab finished first and the browser went back, or it
+            // expired) but this browser is signed in: send it to the app, not to an error. The code
+            // is never redeemed.
+            _ if self.session(req, now, vm).is_some() => {
+                return response::redirect(String::from("/"), clear, Reason::AlreadySignedIn)
+            }
+            None => return fail(403, Reason::LoginCookieMissing),
+            Some(None) => return fail(403, Reason::LoginCookieInvalid),
         };
         if !bool::from(state.as_bytes().ct_eq(login.state.0.as_bytes())) {
             return fail(403, Reason::StateMismatch);
