@@ -222,8 +222,8 @@ fn sign_out_clears_every_cookie_and_ends_the_idp_session() {
         .collect();
     assert_eq!(
         clears.len(),
-        3,
-        "session, hint and the pending login cookie"
+        3 + portcullis_core::session::chunks::MAX_CHUNKS - 1,
+        "session, its possible chunks, hint and the pending login cookie"
     );
     assert!(
         clears
