@@ -185,6 +185,12 @@ pub enum Reason {
     AlreadySignedIn,
     /// `{prefix}/sign_out`.
     SignedOut,
+    /// A verified back-channel logout token ended an IdP session or a user's sessions (200).
+    BackchannelLogout,
+    /// A back-channel logout token was refused (400).
+    LogoutTokenRejected(crate::oidc::verify::LogoutTokenError),
+    /// A request body larger than the endpoint accepts (413).
+    BodyTooLarge,
     /// `{prefix}/userinfo` answered from the session.
     UserInfo,
     /// Discovery/JWKS not loaded yet (503).
@@ -271,6 +277,9 @@ impl Reason {
             Reason::LoginCompleted => "login_completed",
             Reason::AlreadySignedIn => "already_signed_in",
             Reason::SignedOut => "signed_out",
+            Reason::BackchannelLogout => "backchannel_logout",
+            Reason::LogoutTokenRejected(e) => e.code(),
+            Reason::BodyTooLarge => "body_too_large",
             Reason::UserInfo => "userinfo",
             Reason::ProviderNotReady => "provider_not_ready",
             Reason::MethodNotAllowed => "method_not_allowed",
@@ -343,6 +352,7 @@ impl Reason {
             | Reason::LoginCompleted
             | Reason::AlreadySignedIn
             | Reason::SignedOut
+            | Reason::BackchannelLogout
             | Reason::UserInfo
             | Reason::BearerAuthenticated
             | Reason::BearerMissing => return None,
@@ -394,6 +404,8 @@ impl Reason {
             }
             Reason::IdTokenRejected(_) => "the identity provider's ID token failed verification",
             Reason::SessionTooLarge => "the session is too large for a cookie",
+            Reason::LogoutTokenRejected(_) => "the logout token is not valid",
+            Reason::BodyTooLarge => "the request body is too large",
         })
     }
 }
@@ -424,6 +436,13 @@ pub enum Decision {
         /// Why.
         reason: Reason,
     },
+    /// The decision needs the request body (e.g. a back-channel logout token). The adapter MUST pause
+    /// the request, read the whole body (it may stop after `limit + 1` bytes) and call
+    /// `Engine::handle_request` again with [`crate::Request::body`] set.
+    ReadBody {
+        /// Largest body the decision will accept.
+        limit: usize,
+    },
     /// Call the IdP. The adapter MUST pause the request, send `callout`, and hand the reply together with
     /// `pending` back to `Engine::handle_callout_response`. If the callout cannot be sent, it MUST report
     /// [`CalloutResponse::Failed`].
@@ -441,7 +460,7 @@ impl Decision {
     pub fn reason(&self) -> Option<Reason> {
         match self {
             Decision::Forward { reason, .. } | Decision::Respond { reason, .. } => Some(*reason),
-            Decision::Callout { .. } => None,
+            Decision::Callout { .. } | Decision::ReadBody { .. } => None,
         }
     }
 }

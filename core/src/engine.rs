@@ -118,6 +118,13 @@ impl Engine {
         Config::from_json(bytes).map(Engine::new)
     }
 
+    /// The key under which the workers of one proxy share back-channel logouts (host shared data):
+    /// one per issuer and client, so two filters in one Envoy never mix theirs.
+    #[must_use]
+    pub fn revocations_store_key(&self) -> String {
+        std::format!("portcullis/revocations/{}", self.config.binding)
+    }
+
     /// Fresh per-VM state for this configuration (empty caches, nothing loaded, refresh due at once).
     #[must_use]
     pub fn new_vm(&self) -> VmState {
@@ -290,6 +297,7 @@ impl Engine {
             Endpoint::Start => self.start(req, now, rng, vm),
             Endpoint::SignOut => self.sign_out(req, vm),
             Endpoint::UserInfo => self.userinfo(req, now, vm),
+            Endpoint::BackchannelLogout => self.backchannel_logout(req, now, vm),
         }
     }
 

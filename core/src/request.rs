@@ -30,6 +30,9 @@ pub struct Request<'a> {
     pub headers: &'a [RawHeader<'a>],
     /// A pseudo-header or `Host` was not UTF-8: the request cannot be interpreted (400).
     pub malformed: bool,
+    /// The request body, once the host has read it (only when a decision asked for it with
+    /// [`crate::Decision::ReadBody`]; `Some(&[])` when there is none).
+    pub body: Option<&'a [u8]>,
 }
 
 impl<'a> Request<'a> {
@@ -44,6 +47,7 @@ impl<'a> Request<'a> {
             scheme: "",
             headers,
             malformed: false,
+            body: None,
         };
         let mut forwarded_proto = "";
         let mut host = None;

@@ -12,6 +12,7 @@ use crate::decision::Decision;
 use crate::config::Config;
 use crate::oidc::refresh::{Provider, Refresher};
 use crate::session::cache::SessionCache;
+use crate::session::revocations::Revocations;
 
 /// One issuer's state in this VM.
 #[derive(Debug, Default, Clone)]
@@ -32,6 +33,8 @@ pub struct VmState {
     pub(crate) issuers: Vec<IssuerState>,
     pub(crate) token_cache_hits: u64,
     pub(crate) token_cache_misses: u64,
+    /// Sessions ended by back-channel logout (shared with the other workers through the host).
+    pub(crate) revocations: Revocations,
     /// Final decisions by reason code since the host last took them.
     counts: BTreeMap<&'static str, u64>,
 }
@@ -43,6 +46,7 @@ impl VmState {
             tokens: SessionCache::new(config.token_cache_size),
             token_cache_hits: 0,
             token_cache_misses: 0,
+            revocations: Revocations::default(),
             counts: BTreeMap::new(),
             issuers: config
                 .issuers
@@ -85,6 +89,37 @@ impl VmState {
             self.token_cache_misses,
             self.tokens.len(),
         )
+    }
+
+    /// Whether this VM has back-channel logouts the other workers have not been given yet (the host
+    /// then calls [`crate::Engine::sync_revocations`] without waiting for its timer).
+    #[must_use]
+    pub fn has_unpublished_revocations(&self) -> bool {
+        self.revocations.has_pending()
+    }
+
+    /// Back-channel logouts held by this VM.
+    #[must_use]
+    pub fn revocations_held(&self) -> usize {
+        self.revocations.len()
+    }
+
+    /// Takes in the host's process-wide store of back-channel logouts (`None`: empty) and returns its
+    /// new contents when this VM has some to add. The host writes them back with compare-and-swap and,
+    /// on success, calls [`VmState::revocations_published`]; on a conflict it reads and syncs again.
+    /// `version` is the store's compare-and-swap value (an unchanged store is not read again).
+    pub fn sync_revocations(
+        &mut self,
+        shared: Option<&[u8]>,
+        version: u32,
+        now: crate::UnixTime,
+    ) -> Option<Vec<u8>> {
+        self.revocations.sync(shared, version, now.0)
+    }
+
+    /// The store accepted what [`VmState::sync_revocations`] returned.
+    pub fn revocations_published(&mut self) {
+        self.revocations.published();
     }
 
     /// Opened sessions held by this VM.

@@ -77,6 +77,20 @@ extern "C" {
         return_id: *mut u32,
     ) -> u32;
     fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
+    fn proxy_get_shared_data(
+        key_data: *const u8,
+        key_size: usize,
+        return_value_data: *mut *mut u8,
+        return_value_size: *mut usize,
+        return_cas: *mut u32,
+    ) -> u32;
+    fn proxy_set_shared_data(
+        key_data: *const u8,
+        key_size: usize,
+        value_data: *const u8,
+        value_size: usize,
+        cas: u32,
+    ) -> u32;
 }
 
 /// Off wasm (`cargo test`, clippy on the host) there is no host: every call reports `InternalFailure`.
@@ -151,6 +165,24 @@ mod native {
         FAIL
     }
     pub unsafe fn proxy_define_metric(_: u32, _: *const u8, _: usize, _: *mut u32) -> u32 {
+        FAIL
+    }
+    pub unsafe fn proxy_get_shared_data(
+        _: *const u8,
+        _: usize,
+        _: *mut *mut u8,
+        _: *mut usize,
+        _: *mut u32,
+    ) -> u32 {
+        FAIL
+    }
+    pub unsafe fn proxy_set_shared_data(
+        _: *const u8,
+        _: usize,
+        _: *const u8,
+        _: usize,
+        _: u32,
+    ) -> u32 {
         FAIL
     }
     pub unsafe fn proxy_increment_metric(_: u32, _: i64) -> u32 {
@@ -303,6 +335,27 @@ pub fn define_metric(kind: MetricType, name: &str) -> Result<u32, Status> {
     // SAFETY: `name` is alive for the call; `id` is a live local.
     check(unsafe { proxy_define_metric(kind as u32, name.as_ptr(), name.len(), &mut id) })?;
     Ok(id)
+}
+
+/// A process-wide shared value and its compare-and-swap version (`None` and 0 when never set).
+pub fn get_shared_data(key: &str) -> Result<(Option<Vec<u8>>, u32), Status> {
+    let (mut data, mut size, mut cas) = (null_mut(), 0usize, 0u32);
+    // SAFETY: `key` is alive for the call; the out-pointers point at live locals.
+    let code =
+        unsafe { proxy_get_shared_data(key.as_ptr(), key.len(), &mut data, &mut size, &mut cas) };
+    match check(code) {
+        Ok(()) => Ok((Some(adopt(data, size)), cas)),
+        Err(Status::NotFound) => Ok((None, 0)),
+        Err(s) => Err(s),
+    }
+}
+
+/// Sets a process-wide shared value if its version is still `cas` (`Err(CasMismatch)` otherwise).
+pub fn set_shared_data(key: &str, value: &[u8], cas: u32) -> Result<(), Status> {
+    // SAFETY: `key` and `value` are alive for the call.
+    check(unsafe {
+        proxy_set_shared_data(key.as_ptr(), key.len(), value.as_ptr(), value.len(), cas)
+    })
 }
 
 /// Adds to a counter.

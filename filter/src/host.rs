@@ -66,6 +66,21 @@ pub fn callout_reply(body_size: usize, max: usize) -> Result<(u16, Vec<u8>), Sta
     Ok((status, body))
 }
 
+/// At most `max` bytes of the buffered request body.
+pub fn request_body(max: usize) -> Result<Vec<u8>, Status> {
+    abi::buffer(BufferType::HttpRequestBody, max)
+}
+
+/// Reads a process-wide shared value and its version.
+pub fn shared_get(key: &str) -> Result<(Option<Vec<u8>>, u32), Status> {
+    abi::get_shared_data(key)
+}
+
+/// Writes a process-wide shared value if still at version `cas`.
+pub fn shared_set(key: &str, value: &[u8], cas: u32) -> Result<(), Status> {
+    abi::set_shared_data(key, value, cas)
+}
+
 /// The plugin configuration (at most `max` bytes).
 pub fn plugin_configuration(max: usize) -> Result<Vec<u8>, Status> {
     abi::buffer(BufferType::PluginConfiguration, max)

@@ -23,6 +23,10 @@ pub struct Http {
     response: HeaderEdits,
     /// `METHOD /path` (no query: it may hold codes and states) for log lines.
     label: String,
+    /// The engine asked for the request body, at most this many bytes.
+    body_limit: Option<usize>,
+    /// The request ended with its headers (there is no body to wait for).
+    headers_only: bool,
 }
 
 impl Http {
@@ -32,7 +36,56 @@ impl Http {
             waiting: None,
             response: HeaderEdits::default(),
             label: String::new(),
+            body_limit: None,
+            headers_only: false,
         }
+    }
+
+    /// Reads the request headers (and `body`, once read), asks the engine, carries out its decision.
+    fn decide(&mut self, body: Option<&[u8]>, resume: bool) -> Action {
+        let engine = self.vm.engine.try_borrow().ok().and_then(|e| e.clone());
+        let Some(engine) = engine else {
+            self.vm.count(Reason::ProviderNotReady.code());
+            let _ = host::send_response(
+                503,
+                &[("content-type".into(), "text/plain".into())],
+                b"not configured\n",
+            );
+            return Action::Pause;
+        };
+        let buf = match host::request_headers() {
+            Ok(b) => b,
+            Err(s) => return self.fail(500, "cannot read request headers", s),
+        };
+        let Some(headers) = parse_header_map(&buf) else {
+            return self.fail(500, "cannot parse request headers", Status::ParseFailure);
+        };
+        let now = match self.vm.now() {
+            Ok(t) => t,
+            Err(s) => return self.fail(500, "cannot read the clock", s),
+        };
+        let mut req = Request::from_headers(&headers);
+        req.body = body;
+        let (decision, publish) = match self.vm.state.try_borrow_mut() {
+            Ok(mut state) => {
+                let d = engine.handle_request(&req, now, &mut OsRng, &mut state);
+                (d, state.has_unpublished_revocations())
+            }
+            // Unreachable (one thread per VM, no callback re-enters), but never a panic.
+            Err(_) => (
+                engine.handle_request(&req, now, &mut OsRng, &mut engine.new_vm()),
+                false,
+            ),
+        };
+        if publish {
+            // A back-channel logout: the other workers learn of it now, not at their next tick.
+            self.vm.sync_revocations(&engine);
+        }
+        if !matches!(decision, Decision::Forward { .. }) {
+            // Only local answers and callouts may log; forwarded requests skip the allocation.
+            self.label = format!("{} {}", req.method, req.path_only());
+        }
+        self.carry_out(engine, decision, resume)
     }
 
     /// Carries out a decision. Returns the action for a headers callback (`resume` says whether a paused
@@ -66,6 +119,14 @@ impl Http {
                 if let Err(s) = host::send_response(status, &headers, &body) {
                     host::log(LogLevel::Error, &format!("cannot send response: {s:?}"));
                 }
+                Action::Pause
+            }
+            Decision::ReadBody { limit } => {
+                if self.headers_only {
+                    return self.decide(Some(&[]), resume);
+                }
+                // Envoy buffers the body while `on_http_request_body` pauses.
+                self.body_limit = Some(limit);
                 Action::Pause
             }
             Decision::Callout { callout, pending } => match host::dispatch(&callout) {
@@ -148,39 +209,25 @@ impl Context for Http {
 }
 
 impl HttpContext for Http {
-    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        let engine = self.vm.engine.try_borrow().ok().and_then(|e| e.clone());
-        let Some(engine) = engine else {
-            self.vm.count(Reason::ProviderNotReady.code());
-            let _ = host::send_response(
-                503,
-                &[("content-type".into(), "text/plain".into())],
-                b"not configured\n",
-            );
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        self.headers_only = end_of_stream;
+        self.decide(None, false)
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let Some(limit) = self.body_limit else {
+            return Action::Continue;
+        };
+        if !end_of_stream && body_size <= limit {
             return Action::Pause;
-        };
-        let buf = match host::request_headers() {
-            Ok(b) => b,
-            Err(s) => return self.fail(500, "cannot read request headers", s),
-        };
-        let Some(headers) = parse_header_map(&buf) else {
-            return self.fail(500, "cannot parse request headers", Status::ParseFailure);
-        };
-        let now = match self.vm.now() {
-            Ok(t) => t,
-            Err(s) => return self.fail(500, "cannot read the clock", s),
-        };
-        let req = Request::from_headers(&headers);
-        let decision = match self.vm.state.try_borrow_mut() {
-            Ok(mut state) => engine.handle_request(&req, now, &mut OsRng, &mut state),
-            // Unreachable (one thread per VM, no callback re-enters), but never a panic.
-            Err(_) => engine.handle_request(&req, now, &mut OsRng, &mut engine.new_vm()),
-        };
-        if !matches!(decision, Decision::Forward { .. }) {
-            // Only local answers and callouts may log; forwarded requests skip the allocation.
-            self.label = format!("{} {}", req.method, req.path_only());
         }
-        self.carry_out(engine, decision, false)
+        self.body_limit = None;
+        // At most `limit + 1` bytes: enough for the engine to tell a body that is too large.
+        let body = match host::request_body(body_size.min(limit + 1)) {
+            Ok(b) => b,
+            Err(s) => return self.fail(500, "cannot read the request body", s),
+        };
+        self.decide(Some(&body), false)
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {

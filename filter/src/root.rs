@@ -51,6 +51,41 @@ impl Vm {
         }
     }
 
+    /// Exchanges back-channel logouts with the other workers through the host's shared data: takes in
+    /// theirs, publishes ours (compare-and-swap, retried on a conflict).
+    pub fn sync_revocations(&self, engine: &Engine) {
+        let Ok(now) = self.now() else {
+            return;
+        };
+        let key = engine.revocations_store_key();
+        for _ in 0..4 {
+            let (value, cas) = match host::shared_get(&key) {
+                Ok(v) => v,
+                Err(s) => {
+                    host::log(LogLevel::Error, &format!("cannot read shared data: {s:?}"));
+                    return;
+                }
+            };
+            let Ok(mut state) = self.state.try_borrow_mut() else {
+                return;
+            };
+            let Some(bytes) = state.sync_revocations(value.as_deref(), cas, now) else {
+                return;
+            };
+            match host::shared_set(&key, &bytes, cas) {
+                Ok(()) => {
+                    state.revocations_published();
+                    return;
+                }
+                Err(Status::CasMismatch) => {}
+                Err(s) => {
+                    host::log(LogLevel::Error, &format!("cannot write shared data: {s:?}"));
+                    return;
+                }
+            }
+        }
+    }
+
     /// Adds the pending counts to `portcullis_<code>_total` (Envoy's /stats, prefixed `wasmcustom`).
     pub fn flush_metrics(&self) {
         let Ok(mut m) = self.metrics.try_borrow_mut() else {
@@ -203,6 +238,7 @@ impl RootContext for Root {
         for (callout, pending) in due {
             self.send(callout, pending);
         }
+        self.vm.sync_revocations(&engine);
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {

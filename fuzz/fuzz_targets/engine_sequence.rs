@@ -79,6 +79,7 @@ const PATHS: &[&str] = &[
     "/oauth2/callback?error=access_denied",
     "/oauth2/userinfo",
     "/oauth2/sign_out",
+    "/oauth2/backchannel_logout",
     "/oauth2/sign_out?rd=https://evil.com/",
     "*",
     "",
@@ -579,6 +580,19 @@ impl<'w> Run<'w> {
         let mut d =
             self.engine
                 .handle_request(&req, UnixTime(self.now), &mut self.rng, &mut self.vm);
+        if let Decision::ReadBody { limit } = d {
+            // The body is fuzzer-chosen: the last header's value (a back-channel logout endpoint).
+            let body = h.last().map_or(&[][..], |(_, v)| &v[..]);
+            let mut with_body = req;
+            with_body.body = Some(&body[..body.len().min(limit + 1)]);
+            d = self.engine.handle_request(
+                &with_body,
+                UnixTime(self.now),
+                &mut self.rng,
+                &mut self.vm,
+            );
+            assert!(!matches!(d, Decision::ReadBody { .. }), "asked twice for the body");
+        }
         let mut token: Option<TokenSeen> = None;
         let mut first = true;
         while let Decision::Callout { callout, pending } = d {
@@ -732,7 +746,7 @@ impl<'w> Run<'w> {
     ) {
         let raw: Vec<RawHeader<'_>> = h.iter().map(|(n, v)| (&n[..], &v[..])).collect();
         match d {
-            Decision::Callout { .. } => unreachable!("callouts are answered"),
+            Decision::Callout { .. } | Decision::ReadBody { .. } => unreachable!("answered"),
             Decision::Forward {
                 request,
                 response,

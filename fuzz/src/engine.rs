@@ -176,6 +176,11 @@ pub fn drive(
     let raw = raw_headers(headers);
     let req = Request::from_headers(&raw);
     let mut d = engine.handle_request(&req, UnixTime(now), rng, vm);
+    if let Decision::ReadBody { .. } = d {
+        let mut with_body = req;
+        with_body.body = Some(&[]);
+        d = engine.handle_request(&with_body, UnixTime(now), rng, vm);
+    }
     while let Decision::Callout { callout, pending } = d {
         let auth = callout
             .headers

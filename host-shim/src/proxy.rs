@@ -40,8 +40,24 @@ pub fn handle(shared: &Shared, mut req: tiny_http::Request) {
     let raw = portcullis_core::request::raw_headers(&headers);
     let request = Request::from_headers(&raw);
     let mut decision = engine.handle_request(&request, now, &mut OsRng, &mut shared.vm());
+    let mut read_body = Vec::new();
     loop {
         match decision {
+            Decision::ReadBody { limit } => {
+                // At most `limit + 1` bytes: enough for the engine to tell a body that is too large.
+                let limit = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+                if req
+                    .as_reader()
+                    .take(limit)
+                    .read_to_end(&mut read_body)
+                    .is_err()
+                {
+                    read_body.clear();
+                }
+                let mut with_body = request;
+                with_body.body = Some(&read_body);
+                decision = engine.handle_request(&with_body, now, &mut OsRng, &mut shared.vm());
+            }
             Decision::Callout { callout, pending } => {
                 // The callout is made without the lock; the reply goes back to the core with it.
                 let reply = shared.clusters.send(&callout);

@@ -171,6 +171,7 @@ impl Engine {
             identity,
             issued_at: 0,
             expires_at: expires_at.unwrap_or(0),
+            revocation_keys: std::vec::Vec::new(),
         });
         if expires_at.is_some() {
             vm.tokens.insert(key, entry.clone());

@@ -16,6 +16,7 @@ use crate::request::Request;
 use crate::session::cache::CachedSession;
 use crate::session::chunks;
 use crate::session::keyring::Purpose;
+use crate::session::revocations::{self, Kind};
 use crate::session::Session;
 use crate::time::UnixTime;
 use crate::vm::VmState;
@@ -30,14 +31,15 @@ impl Engine {
         vm: &mut VmState,
     ) -> Option<Arc<CachedSession>> {
         let cfg = &*self.config;
-        let cache = &mut vm.sessions;
         let joined = chunks::join(req.cookies(), &cfg.cookie_name)?;
         let value: &str = &joined;
-        if let Some(hit) = cache.get(value) {
-            if hit.is_valid_at(now, cfg.leeway) {
+        if let Some(hit) = vm.sessions.get(value) {
+            if hit.is_valid_at(now, cfg.leeway)
+                && !vm.revocations.revoked(&hit.revocation_keys, hit.issued_at)
+            {
                 return Some(hit);
             }
-            cache.remove(value);
+            vm.sessions.remove(value);
             return None;
         }
         // Our own binding first; other client ids only when configured (`cookie.accept_client_ids`).
@@ -49,14 +51,22 @@ impl Engine {
         if !session.is_valid_at(now, cfg.leeway) {
             return None;
         }
+        let mut revocation_keys = std::vec![revocations::key(Kind::Sub, &session.sub)];
+        if let Some(sid) = &session.sid {
+            revocation_keys.push(revocations::key(Kind::Sid, sid));
+        }
+        if vm.revocations.revoked(&revocation_keys, session.issued_at) {
+            return None;
+        }
         let identity = Identity::of_session(&session);
         let entry = Arc::new(CachedSession {
             upstream: Arc::from(self.identity_headers(&identity, session.access_token.as_ref())),
             identity,
             issued_at: session.issued_at,
             expires_at: session.expires_at,
+            revocation_keys,
         });
-        cache.insert(value, entry.clone());
+        vm.sessions.insert(value, entry.clone());
         Some(entry)
     }
 
@@ -96,6 +106,11 @@ impl Engine {
                 None
             },
             scopes,
+            sid: claims
+                .get("sid")
+                .and_then(serde_json::Value::as_str)
+                .filter(|s| !s.is_empty() && s.len() <= 256)
+                .map(String::from),
             claims: id.claims,
         })
     }

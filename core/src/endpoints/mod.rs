@@ -1,5 +1,6 @@
 //! Our own endpoints under the configured prefix, one module each.
 
+mod backchannel;
 pub(crate) mod login;
 mod sign_out;
 mod userinfo;
@@ -17,6 +18,8 @@ pub(crate) enum Endpoint {
     SignOut,
     /// `{prefix}/userinfo`: the session as JSON.
     UserInfo,
+    /// `{prefix}/backchannel_logout`: the IdP ends sessions (OIDC Back-Channel Logout 1.0).
+    BackchannelLogout,
 }
 
 impl Endpoint {
@@ -29,6 +32,7 @@ impl Endpoint {
             "callback" => Some(Endpoint::Callback),
             "sign_out" => Some(Endpoint::SignOut),
             "userinfo" => Some(Endpoint::UserInfo),
+            "backchannel_logout" => Some(Endpoint::BackchannelLogout),
             _ => None,
         }
     }

@@ -351,6 +351,128 @@ fn verify_rsa(
 }
 
 /// `aud` as a list (a string is one audience).
+/// The `events` member a logout token must carry (OIDC Back-Channel Logout 1.0 §2.4).
+pub const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+
+/// Why a logout token was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogoutTokenError {
+    /// Signature, algorithm, key, `iss`, `aud` or dates (as for an ID token).
+    Token(IdTokenError),
+    /// No `events` member naming the back-channel logout event with an object.
+    NotALogoutToken,
+    /// A `nonce` is present (§2.4: prohibited, so an ID token cannot pass as a logout token).
+    NoncePresent,
+    /// No `jti`.
+    JtiMissing,
+    /// Neither `sid` nor `sub`.
+    NoSessionNamed,
+    /// `iat` older than we accept.
+    TooOld,
+}
+
+impl LogoutTokenError {
+    /// Stable code, prefixed `logout_token_`.
+    #[must_use]
+    pub fn code(self) -> &'static str {
+        match self {
+            LogoutTokenError::Token(IdTokenError::WrongIssuer) => "logout_token_wrong_issuer",
+            LogoutTokenError::Token(IdTokenError::WrongAudience) => "logout_token_wrong_audience",
+            LogoutTokenError::Token(IdTokenError::UnknownKey) => "logout_token_unknown_key",
+            LogoutTokenError::Token(IdTokenError::BadSignature) => "logout_token_bad_signature",
+            LogoutTokenError::Token(IdTokenError::IssuedAtMissing) => "logout_token_iat_missing",
+            LogoutTokenError::Token(IdTokenError::IssuedInFuture) => "logout_token_iat_future",
+            LogoutTokenError::Token(IdTokenError::Expired) => "logout_token_expired",
+            LogoutTokenError::Token(IdTokenError::AlgorithmNotAllowed) => {
+                "logout_token_alg_not_allowed"
+            }
+            LogoutTokenError::Token(_) => "logout_token_invalid",
+            LogoutTokenError::NotALogoutToken => "logout_token_events_missing",
+            LogoutTokenError::NoncePresent => "logout_token_nonce_present",
+            LogoutTokenError::JtiMissing => "logout_token_jti_missing",
+            LogoutTokenError::NoSessionNamed => "logout_token_sid_sub_missing",
+            LogoutTokenError::TooOld => "logout_token_too_old",
+        }
+    }
+}
+
+/// A verified logout token: which IdP session (`sid`) or user (`sub`) ended, and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogoutToken {
+    /// `sid`, the IdP session.
+    pub sid: Option<String>,
+    /// `sub`, the user.
+    pub sub: Option<String>,
+    /// `iat`.
+    pub issued_at: u64,
+}
+
+/// Verifies a logout token (OIDC Back-Channel Logout 1.0 §2.6): signature through the issuer's keys,
+/// `iss` exactly, our client id in `aud`, `iat` present, not in the future and at most `max_age`
+/// seconds old, `exp` (when present) not past, a `jti`, the logout event in `events`, no `nonce`, and
+/// a `sid` or a `sub`.
+pub fn verify_logout_token(
+    token: &str,
+    jwks: &Jwks,
+    exp: &Expectations<'_>,
+    max_age: u64,
+) -> Result<LogoutToken, LogoutTokenError> {
+    let t = LogoutTokenError::Token;
+    let (c, dates) =
+        verify_signed(token, jwks, exp.allowed_algs, exp.now, exp.leeway).map_err(t)?;
+    if c.issuer.as_deref() != Some(exp.issuer) {
+        return Err(t(IdTokenError::WrongIssuer));
+    }
+    if !audiences_of(&c).contains(&exp.client_id) {
+        return Err(t(IdTokenError::WrongAudience));
+    }
+    let iat = dates.iat.ok_or(t(IdTokenError::IssuedAtMissing))?;
+    let now = exp.now.0;
+    if iat > now.saturating_add(exp.leeway) {
+        return Err(t(IdTokenError::IssuedInFuture));
+    }
+    if now.saturating_sub(iat) > max_age.saturating_add(exp.leeway) {
+        return Err(LogoutTokenError::TooOld);
+    }
+    if dates
+        .exp
+        .is_some_and(|e| now >= e.saturating_add(exp.leeway))
+    {
+        return Err(t(IdTokenError::Expired));
+    }
+    let event_ok = c
+        .custom
+        .other
+        .get("events")
+        .and_then(serde_json::Value::as_object)
+        .and_then(|e| e.get(BACKCHANNEL_LOGOUT_EVENT))
+        .is_some_and(serde_json::Value::is_object);
+    if !event_ok {
+        return Err(LogoutTokenError::NotALogoutToken);
+    }
+    if c.nonce.is_some() || c.custom.other.contains_key("nonce") {
+        return Err(LogoutTokenError::NoncePresent);
+    }
+    if c.jwt_id.as_deref().is_none_or(str::is_empty) {
+        return Err(LogoutTokenError::JtiMissing);
+    }
+    let text = |v: Option<&serde_json::Value>| {
+        v.and_then(serde_json::Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+    };
+    let sid = text(c.custom.other.get("sid"));
+    let sub = c.subject.filter(|s| !s.is_empty());
+    if sid.is_none() && sub.is_none() {
+        return Err(LogoutTokenError::NoSessionNamed);
+    }
+    Ok(LogoutToken {
+        sid,
+        sub,
+        issued_at: iat,
+    })
+}
+
 fn audiences_of(c: &JWTClaims<IdClaims>) -> Vec<&str> {
     match &c.audiences {
         Some(Audiences::AsString(a)) => vec![a.as_str()],

@@ -21,6 +21,8 @@ pub struct CachedSession {
     pub expires_at: u64,
     /// The identity headers to send upstream (shared into every `Forward`, never copied).
     pub upstream: Arc<[Header]>,
+    /// The hashed `sub` and `sid` a back-channel logout may name (sessions only).
+    pub revocation_keys: alloc::vec::Vec<crate::session::revocations::RevocationKey>,
 }
 
 impl CachedSession {
@@ -118,6 +120,7 @@ mod tests {
             issued_at: 0,
             expires_at: 10,
             upstream: Arc::from(vec![]),
+            revocation_keys: vec![],
         })
     }
 

@@ -5,6 +5,7 @@ pub mod cache;
 pub mod chunks;
 pub mod cookie;
 pub mod keyring;
+pub mod revocations;
 
 use alloc::collections::BTreeMap;
 use alloc::string::String;
@@ -62,6 +63,9 @@ pub struct Session {
     /// Scopes granted at login (the token response's `scope`).
     #[serde(rename = "sc", default, skip_serializing_if = "Vec::is_empty")]
     pub scopes: Vec<String>,
+    /// The IdP session (`sid` of the ID token), for back-channel logout.
+    #[serde(rename = "d", default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
     /// The claims rules and mapped headers refer to (only those), by claim path.
     #[serde(rename = "c", default, skip_serializing_if = "BTreeMap::is_empty")]
     pub claims: BTreeMap<String, serde_json::Value>,

@@ -82,6 +82,8 @@ pub struct FakeIdp {
     pub introspected: u32,
     /// When set, the introspection endpoint answers with this status and body.
     pub introspection_override: Option<(u16, String)>,
+    /// The IdP session id (`sid`) put in ID tokens.
+    pub session_id: String,
     /// Bytes of padding added to every access token (to make sessions large).
     pub access_token_pad: usize,
     /// `expires_in` of access tokens.
@@ -129,6 +131,7 @@ impl FakeIdp {
             introspection: BTreeMap::new(),
             introspected: 0,
             introspection_override: None,
+            session_id: "idp-session-1".into(),
             access_token_pad: 0,
             access_token_ttl: 300,
             issue_refresh_tokens: false,
@@ -230,12 +233,34 @@ impl FakeIdp {
             "iss": self.issuer, "sub": user, "aud": self.client_id, "azp": self.client_id,
             "exp": self.now + 300, "iat": self.now, "nonce": nonce,
             "email": format!("{user}@example.com"), "email_verified": true,
-            "name": format!("User {user}"), "preferred_username": user, "groups": ["staff", format!("team-{user}")],
+            "name": format!("User {user}"), "preferred_username": user, "groups": ["staff", format!("team-{user}")], "sid": self.session_id,
         });
         match v {
             Value::Object(m) => m,
             _ => Map::new(),
         }
+    }
+
+    /// The claims of a good back-channel logout token for `sid` and/or `sub`.
+    #[must_use]
+    pub fn logout_claims(&self, sid: Option<&str>, sub: Option<&str>) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("iss".into(), json!(self.issuer));
+        m.insert("aud".into(), json!(self.client_id));
+        m.insert("iat".into(), json!(self.now));
+        m.insert("exp".into(), json!(self.now + 120));
+        m.insert("jti".into(), json!(format!("jti-{}", self.now)));
+        m.insert(
+            "events".into(),
+            json!({"http://schemas.openid.net/event/backchannel-logout": {}}),
+        );
+        if let Some(sid) = sid {
+            m.insert("sid".into(), json!(sid));
+        }
+        if let Some(sub) = sub {
+            m.insert("sub".into(), json!(sub));
+        }
+        m
     }
 
     /// Signs arbitrary claims with the current key (RS256, with `kid`).

@@ -246,6 +246,34 @@ impl Harness {
         d
     }
 
+    /// A request with a body (handed over when the engine asks for it, as a host does).
+    pub fn send_with_body(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Decision {
+        let mut h: Vec<(String, String)> = vec![
+            (":method".into(), method.into()),
+            (":path".into(), path.into()),
+            (":authority".into(), "app.test".into()),
+            (":scheme".into(), "https".into()),
+        ];
+        h.extend(headers.iter().map(|(a, b)| (a.to_string(), b.to_string())));
+        let raw = portcullis_core::request::raw_headers(&h);
+        let mut req = Request::from_headers(&raw);
+        let d = self
+            .engine
+            .handle_request(&req, self.now, &mut self.rng, &mut self.vm);
+        let Decision::ReadBody { limit } = d else {
+            return d;
+        };
+        req.body = Some(&body[..body.len().min(limit + 1)]);
+        self.engine
+            .handle_request(&req, self.now, &mut self.rng, &mut self.vm)
+    }
+
     /// A top-level browser navigation.
     pub fn navigate(&mut self, browser: &mut Browser, path: &str) -> Decision {
         let d = self.send("GET", path, &[("accept", "text/html")], Some(browser));
@@ -309,6 +337,7 @@ pub fn status(d: &Decision) -> u16 {
         Decision::Respond { status, .. } => *status,
         Decision::Forward { .. } => 0,
         Decision::Callout { .. } => 1,
+        Decision::ReadBody { .. } => 2,
     }
 }
 
