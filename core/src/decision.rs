@@ -185,6 +185,11 @@ pub enum Reason {
     AlreadySignedIn,
     /// `{prefix}/sign_out`.
     SignedOut,
+    /// The session's access token was renewed with its refresh token (forwarded, new cookie set).
+    SessionRefreshed,
+    /// The refresh token was refused or the token endpoint failed: forwarded with the old token while
+    /// it lasts, else a fresh login (navigations) or 401.
+    SessionRefreshFailed,
     /// A verified back-channel logout token ended an IdP session or a user's sessions (200).
     BackchannelLogout,
     /// A back-channel logout token was refused (400).
@@ -277,6 +282,8 @@ impl Reason {
             Reason::LoginCompleted => "login_completed",
             Reason::AlreadySignedIn => "already_signed_in",
             Reason::SignedOut => "signed_out",
+            Reason::SessionRefreshed => "session_refreshed",
+            Reason::SessionRefreshFailed => "session_refresh_failed",
             Reason::BackchannelLogout => "backchannel_logout",
             Reason::LogoutTokenRejected(e) => e.code(),
             Reason::BodyTooLarge => "body_too_large",
@@ -352,6 +359,7 @@ impl Reason {
             | Reason::LoginCompleted
             | Reason::AlreadySignedIn
             | Reason::SignedOut
+            | Reason::SessionRefreshed
             | Reason::BackchannelLogout
             | Reason::UserInfo
             | Reason::BearerAuthenticated
@@ -406,6 +414,9 @@ impl Reason {
             Reason::SessionTooLarge => "the session is too large for a cookie",
             Reason::LogoutTokenRejected(_) => "the logout token is not valid",
             Reason::BodyTooLarge => "the request body is too large",
+            Reason::SessionRefreshFailed => {
+                "your session could not be renewed; please sign in again"
+            }
         })
     }
 }
@@ -443,6 +454,13 @@ pub enum Decision {
         /// Largest body the decision will accept.
         limit: usize,
     },
+    /// Another request of this VM is renewing this session's expired access token. The adapter MUST
+    /// pause the request and, once `VmState::take_woken` returns `key`, submit it again to
+    /// `Engine::handle_request` (it then forwards with the new token, or is refused).
+    Wait {
+        /// What the request waits for.
+        key: u64,
+    },
     /// Call the IdP. The adapter MUST pause the request, send `callout`, and hand the reply together with
     /// `pending` back to `Engine::handle_callout_response`. If the callout cannot be sent, it MUST report
     /// [`CalloutResponse::Failed`].
@@ -460,7 +478,7 @@ impl Decision {
     pub fn reason(&self) -> Option<Reason> {
         match self {
             Decision::Forward { reason, .. } | Decision::Respond { reason, .. } => Some(*reason),
-            Decision::Callout { .. } | Decision::ReadBody { .. } => None,
+            Decision::Callout { .. } | Decision::ReadBody { .. } | Decision::Wait { .. } => None,
         }
     }
 }

@@ -21,6 +21,7 @@ use std::vec::Vec;
 use rand_core::{CryptoRng, RngCore};
 
 use crate::auth::bearer::{credential, Verdict, Wait};
+use crate::auth::refresh::RefreshCtx;
 use crate::config::{Config, ConfigError};
 use crate::decision::{Callout, CalloutResponse, Decision, Header, HeaderEdits, Reason};
 use crate::endpoints::Endpoint;
@@ -49,6 +50,8 @@ pub(crate) enum Flow {
     Login(crate::endpoints::login::Flow),
     /// A bearer token whose `kid` is not in its issuer's key set yet: waiting for the JWKS.
     Bearer(BearerFlow),
+    /// A session's access token being renewed.
+    Refresh(crate::auth::refresh::RefreshFlow),
 }
 
 /// What a bearer request needs after its JWKS refetch: the token, the route, and the edits computed
@@ -215,14 +218,23 @@ impl Engine {
             None if route.accept == Accept::Bearer => {
                 response::bearer_challenge(req.authority, 401, Reason::BearerMissing, None)
             }
-            None => match self.session(req, now, vm) {
-                Some(hit) => self.admit(
-                    route,
-                    req.method,
-                    !wants_json(req),
-                    self.upstream_edits(req, None, false),
-                    &hit,
-                ),
+            None => match self.session_and_cookie(req, now, vm) {
+                Some((hit, cookie)) => {
+                    let ctx = RefreshCtx {
+                        cookie: &cookie,
+                        req,
+                    };
+                    let forward = |h: &Arc<CachedSession>| {
+                        self.admit(
+                            route,
+                            req.method,
+                            !wants_json(req),
+                            self.upstream_edits(req, None, false),
+                            h,
+                        )
+                    };
+                    self.forward_session(hit, &ctx, forward, now, vm)
+                }
                 None => self.unauthenticated(req, now, rng, vm),
             },
         }
@@ -325,6 +337,7 @@ impl Engine {
     ) -> Decision {
         match flow {
             Flow::Login(flow) => self.continue_login(flow, response, now, rng, vm),
+            Flow::Refresh(flow) => self.finish_refresh(flow, response, now, rng, vm),
             Flow::Bearer(flow) => {
                 let verdict = match flow.wait {
                     Wait::Jwks { issuer } => {

@@ -33,6 +33,8 @@ pub struct VmState {
     pub(crate) issuers: Vec<IssuerState>,
     pub(crate) token_cache_hits: u64,
     pub(crate) token_cache_misses: u64,
+    /// Access-token refreshes in flight and finished.
+    pub(crate) refreshes: crate::auth::refresh::Refreshes,
     /// Sessions ended by back-channel logout (shared with the other workers through the host).
     pub(crate) revocations: Revocations,
     /// Final decisions by reason code since the host last took them.
@@ -47,6 +49,7 @@ impl VmState {
             token_cache_hits: 0,
             token_cache_misses: 0,
             revocations: Revocations::default(),
+            refreshes: crate::auth::refresh::Refreshes::default(),
             counts: BTreeMap::new(),
             issuers: config
                 .issuers
@@ -96,6 +99,12 @@ impl VmState {
     #[must_use]
     pub fn has_unpublished_revocations(&self) -> bool {
         self.revocations.has_pending()
+    }
+
+    /// The keys of [`crate::Decision::Wait`]s that can go on: the host re-submits every request it
+    /// parked under one of them to `Engine::handle_request`.
+    pub fn take_woken(&mut self) -> Vec<u64> {
+        self.refreshes.take_woken()
     }
 
     /// Back-channel logouts held by this VM.

@@ -77,6 +77,7 @@ extern "C" {
         return_id: *mut u32,
     ) -> u32;
     fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
+    fn proxy_set_effective_context(context_id: u32) -> u32;
     fn proxy_get_shared_data(
         key_data: *const u8,
         key_size: usize,
@@ -165,6 +166,9 @@ mod native {
         FAIL
     }
     pub unsafe fn proxy_define_metric(_: u32, _: *const u8, _: usize, _: *mut u32) -> u32 {
+        FAIL
+    }
+    pub unsafe fn proxy_set_effective_context(_: u32) -> u32 {
         FAIL
     }
     pub unsafe fn proxy_get_shared_data(
@@ -335,6 +339,12 @@ pub fn define_metric(kind: MetricType, name: &str) -> Result<u32, Status> {
     // SAFETY: `name` is alive for the call; `id` is a live local.
     check(unsafe { proxy_define_metric(kind as u32, name.as_ptr(), name.len(), &mut id) })?;
     Ok(id)
+}
+
+/// Makes later host calls act on another context of this VM (a request parked earlier).
+pub fn set_effective_context(id: u32) -> Result<(), Status> {
+    // SAFETY: no pointers.
+    check(unsafe { proxy_set_effective_context(id) })
 }
 
 /// A process-wide shared value and its compare-and-swap version (`None` and 0 when never set).

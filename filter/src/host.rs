@@ -119,6 +119,11 @@ pub fn add(id: u32, n: u64) {
     let _ = abi::increment_metric(id, i64::try_from(n).unwrap_or(i64::MAX));
 }
 
+/// Makes later host calls act on context `id` (`Err` if it is gone, e.g. the client went away).
+pub fn set_effective_context(id: u32) -> Result<(), Status> {
+    abi::set_effective_context(id)
+}
+
 /// Resumes a paused request.
 pub fn resume() -> Result<(), Status> {
     abi::resume_request()

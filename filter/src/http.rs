@@ -17,6 +17,8 @@ use crate::root::Vm;
 /// Per-request state.
 pub struct Http {
     vm: Rc<Vm>,
+    /// This request's context id (to be resumed by another request's callout).
+    id: u32,
     /// The engine snapshot this request started with, and its paused flow.
     waiting: Option<(Rc<Engine>, Pending)>,
     /// Response edits to apply when the upstream answers.
@@ -30,9 +32,10 @@ pub struct Http {
 }
 
 impl Http {
-    pub fn new(vm: Rc<Vm>) -> Self {
+    pub fn new(vm: Rc<Vm>, id: u32) -> Self {
         Http {
             vm,
+            id,
             waiting: None,
             response: HeaderEdits::default(),
             label: String::new(),
@@ -121,6 +124,12 @@ impl Http {
                 }
                 Action::Pause
             }
+            Decision::Wait { key } => {
+                if let Ok(mut parked) = self.vm.parked.try_borrow_mut() {
+                    parked.entry(key).or_default().push(self.id);
+                }
+                Action::Pause
+            }
             Decision::ReadBody { limit } => {
                 if self.headers_only {
                     return self.decide(Some(&[]), resume);
@@ -177,6 +186,38 @@ impl Http {
         (engine, decision)
     }
 
+    /// Re-submits the requests parked on the waits the core says are over (a refresh ended), each in
+    /// its own context, then returns to this one.
+    fn wake_parked(&self) {
+        let keys = match self.vm.state.try_borrow_mut() {
+            Ok(mut state) => state.take_woken(),
+            Err(_) => return,
+        };
+        for key in keys {
+            let ids = self
+                .vm
+                .parked
+                .try_borrow_mut()
+                .ok()
+                .and_then(|mut p| p.remove(&key))
+                .unwrap_or_default();
+            for id in ids {
+                // A context that is gone (client went away) is skipped.
+                if host::set_effective_context(id).is_err() {
+                    continue;
+                }
+                let mut parked = Http::new(self.vm.clone(), id);
+                let _ = parked.decide(None, true);
+                if !parked.response.is_empty() {
+                    if let Ok(mut late) = self.vm.late_response.try_borrow_mut() {
+                        late.insert(id, std::mem::take(&mut parked.response));
+                    }
+                }
+            }
+        }
+        let _ = host::set_effective_context(self.id);
+    }
+
     fn fail(&self, status: u16, what: &str, s: Status) -> Action {
         host::log(
             LogLevel::Error,
@@ -205,6 +246,7 @@ impl Context for Http {
         let (engine, decision) =
             self.continue_flow(engine, pending, read_reply(num_headers, body_size));
         let _ = self.carry_out(engine, decision, true);
+        self.wake_parked();
     }
 }
 
@@ -231,6 +273,15 @@ impl HttpContext for Http {
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        if let Some(late) = self
+            .vm
+            .late_response
+            .try_borrow_mut()
+            .ok()
+            .and_then(|mut l| l.remove(&self.id))
+        {
+            self.response = late;
+        }
         if !self.response.is_empty() {
             if let Err(s) = host::apply_edits(MapType::HttpResponseHeaders, &self.response) {
                 host::log(

@@ -31,6 +31,10 @@ pub struct Vm {
     clock: Cell<Option<UnixTime>>,
     /// Counts waiting for the next flush by reason code, and each counter's host id once defined.
     metrics: RefCell<BTreeMap<&'static str, (u64, Option<u32>)>>,
+    /// Requests parked on a `Decision::Wait`, by its key: their context ids.
+    pub parked: RefCell<BTreeMap<u64, Vec<u32>>>,
+    /// Response edits decided for a parked request after it resumed, by context id.
+    pub late_response: RefCell<BTreeMap<u32, portcullis_core::HeaderEdits>>,
 }
 
 impl Vm {
@@ -127,6 +131,8 @@ impl Root {
                 state: RefCell::new(VmState::default()),
                 metrics: RefCell::new(BTreeMap::new()),
                 clock: Cell::new(None),
+                parked: RefCell::new(BTreeMap::new()),
+                late_response: RefCell::new(BTreeMap::new()),
             }),
             in_flight: BTreeMap::new(),
             ready_tick: false,
@@ -241,8 +247,8 @@ impl RootContext for Root {
         self.vm.sync_revocations(&engine);
     }
 
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(Http::new(self.vm.clone())))
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(Http::new(self.vm.clone(), context_id)))
     }
 
     fn get_type(&self) -> Option<ContextType> {

@@ -746,7 +746,9 @@ impl<'w> Run<'w> {
     ) {
         let raw: Vec<RawHeader<'_>> = h.iter().map(|(n, v)| (&n[..], &v[..])).collect();
         match d {
-            Decision::Callout { .. } | Decision::ReadBody { .. } => unreachable!("answered"),
+            Decision::Callout { .. } | Decision::ReadBody { .. } | Decision::Wait { .. } => {
+                unreachable!("answered (no refresh tokens are issued here, so nothing waits)")
+            }
             Decision::Forward {
                 request,
                 response,

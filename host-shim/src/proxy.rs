@@ -43,6 +43,15 @@ pub fn handle(shared: &Shared, mut req: tiny_http::Request) {
     let mut read_body = Vec::new();
     loop {
         match decision {
+            Decision::Wait { .. } => {
+                // Another request is renewing this session's token: ask again shortly. The engine
+                // gives up on a refresh that outlives its callout timeout, so this ends.
+                std::thread::sleep(Duration::from_millis(10));
+                let mut again = request;
+                again.body = (!read_body.is_empty()).then_some(&read_body[..]);
+                decision =
+                    engine.handle_request(&again, callout::now(), &mut OsRng, &mut shared.vm());
+            }
             Decision::ReadBody { limit } => {
                 // At most `limit + 1` bytes: enough for the engine to tell a body that is too large.
                 let limit = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);

@@ -172,6 +172,7 @@ impl Engine {
             issued_at: 0,
             expires_at: expires_at.unwrap_or(0),
             revocation_keys: std::vec::Vec::new(),
+            refreshable: None,
         });
         if expires_at.is_some() {
             vm.tokens.insert(key, entry.clone());

@@ -3,4 +3,5 @@
 
 pub(crate) mod bearer;
 pub(crate) mod introspect;
+pub mod refresh;
 pub(crate) mod session;

@@ -1,6 +1,7 @@
 //! Authentication by session cookie: the sealed session opened (or found in this VM's cache), and the
 //! session built from a verified ID token at login.
 
+use std::borrow::Cow;
 use std::string::String;
 use std::sync::Arc;
 use std::vec::Vec;
@@ -30,9 +31,29 @@ impl Engine {
         now: UnixTime,
         vm: &mut VmState,
     ) -> Option<Arc<CachedSession>> {
+        self.session_and_cookie(req, now, vm).map(|(hit, _)| hit)
+    }
+
+    /// The session and the (joined) sealed cookie value it came from.
+    pub(crate) fn session_and_cookie<'r>(
+        &self,
+        req: &Request<'r>,
+        now: UnixTime,
+        vm: &mut VmState,
+    ) -> Option<(Arc<CachedSession>, Cow<'r, str>)> {
         let cfg = &*self.config;
         let joined = chunks::join(req.cookies(), &cfg.cookie_name)?;
-        let value: &str = &joined;
+        let hit = self.open_session(&joined, now, vm)?;
+        Some((hit, joined))
+    }
+
+    fn open_session(
+        &self,
+        value: &str,
+        now: UnixTime,
+        vm: &mut VmState,
+    ) -> Option<Arc<CachedSession>> {
+        let cfg = &*self.config;
         if let Some(hit) = vm.sessions.get(value) {
             if hit.is_valid_at(now, cfg.leeway)
                 && !vm.revocations.revoked(&hit.revocation_keys, hit.issued_at)
@@ -51,23 +72,32 @@ impl Engine {
         if !session.is_valid_at(now, cfg.leeway) {
             return None;
         }
+        let entry = self.cache_entry(session);
+        if vm
+            .revocations
+            .revoked(&entry.revocation_keys, entry.issued_at)
+        {
+            return None;
+        }
+        vm.sessions.insert(value, entry.clone());
+        Some(entry)
+    }
+
+    /// What the cache keeps of an opened (or refreshed) session.
+    pub(crate) fn cache_entry(&self, session: Session) -> Arc<CachedSession> {
         let mut revocation_keys = std::vec![revocations::key(Kind::Sub, &session.sub)];
         if let Some(sid) = &session.sid {
             revocation_keys.push(revocations::key(Kind::Sid, sid));
         }
-        if vm.revocations.revoked(&revocation_keys, session.issued_at) {
-            return None;
-        }
         let identity = Identity::of_session(&session);
-        let entry = Arc::new(CachedSession {
+        Arc::new(CachedSession {
             upstream: Arc::from(self.identity_headers(&identity, session.access_token.as_ref())),
             identity,
             issued_at: session.issued_at,
             expires_at: session.expires_at,
             revocation_keys,
-        });
-        vm.sessions.insert(value, entry.clone());
-        Some(entry)
+            refreshable: session.refresh_token.is_some().then(|| Arc::new(session)),
+        })
     }
 
     /// The session for `subject` from its claims (the ID token's, with userinfo's added when fetched).
@@ -79,6 +109,7 @@ impl Engine {
         now: UnixTime,
     ) -> Result<Session, Reason> {
         let cfg = &*self.config;
+        let forwards_token = cfg.pass_access_token || cfg.pass_authorization_header;
         let verified = crate::identity::mapping::email_verified(claims);
         let id = identity_of(cfg, claims, subject, subject, Source::Session)?;
         // RFC 6749 §5.1: without `scope` in the response, the granted scopes are the requested ones.
@@ -100,11 +131,22 @@ impl Engine {
             groups: id.groups,
             issued_at: now.0,
             expires_at: now.plus(cfg.session_ttl).0,
-            access_token: if cfg.pass_access_token || cfg.pass_authorization_header {
+            access_token: if forwards_token {
                 tokens.access_token.clone()
             } else {
                 None
             },
+            // Renewing is only needed for a token that is forwarded and expires.
+            refresh_token: if forwards_token
+                && tokens.access_token.is_some()
+                && tokens.lifetime().is_some()
+            {
+                tokens.refresh_token.clone()
+            } else {
+                None
+            },
+            access_expires_at: tokens.lifetime().map(|l| now.plus(l).0),
+            access_lifetime: tokens.lifetime(),
             scopes,
             sid: claims
                 .get("sid")
@@ -120,6 +162,7 @@ impl Engine {
     pub(crate) fn seal_session(
         &self,
         session: &Session,
+        now: UnixTime,
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<Vec<Header>, Reason> {
         let cfg = &*self.config;
@@ -134,7 +177,12 @@ impl Engine {
             .map(|(name, value)| {
                 (
                     "set-cookie".into(),
-                    cfg.cookie_attributes.set(name, value, cfg.session_ttl),
+                    // The session's absolute end, however often it is re-sealed (refresh).
+                    cfg.cookie_attributes.set(
+                        name,
+                        value,
+                        session.expires_at.saturating_sub(now.0),
+                    ),
                 )
             })
             .collect();

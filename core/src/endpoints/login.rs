@@ -408,7 +408,7 @@ impl Engine {
         let cfg = &*self.config;
         match self
             .session_from(subject, claims, tokens, now)
-            .and_then(|session| self.seal_session(&session, rng))
+            .and_then(|session| self.seal_session(&session, now, rng))
         {
             Ok(mut headers) => {
                 headers.push((

@@ -23,13 +23,42 @@ pub fn token_request(
     verifier: &str,
     redirect_uri: &str,
 ) -> Option<Callout> {
+    grant_request(
+        config,
+        token_endpoint,
+        alloc::vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect_uri),
+            ("code_verifier", verifier),
+        ],
+    )
+}
+
+/// Builds the refresh-token grant callout (RFC 6749 §6).
+#[must_use]
+pub fn refresh_request(
+    config: &Config,
+    token_endpoint: &str,
+    refresh_token: &str,
+) -> Option<Callout> {
+    grant_request(
+        config,
+        token_endpoint,
+        alloc::vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ],
+    )
+}
+
+/// A token-endpoint request with this grant's form and the configured client authentication.
+fn grant_request<'a>(
+    config: &'a Config,
+    token_endpoint: &str,
+    mut form: Vec<(&'a str, &'a str)>,
+) -> Option<Callout> {
     let url = AbsoluteUrl::parse(token_endpoint)?;
-    let mut form: Vec<(&str, &str)> = alloc::vec![
-        ("grant_type", "authorization_code"),
-        ("code", code),
-        ("redirect_uri", redirect_uri),
-        ("code_verifier", verifier),
-    ];
     let mut headers = alloc::vec![
         (
             String::from("content-type"),
@@ -82,6 +111,68 @@ pub struct TokenResponse {
     /// The granted scopes (RFC 6749 §5.1), when the IdP says; read as a string only.
     #[serde(default)]
     pub scope: Option<serde_json::Value>,
+    /// A refresh token (RFC 6749 §6), when the IdP issued one.
+    #[serde(default)]
+    pub refresh_token: Option<Secret>,
+    /// The access token's lifetime in seconds, when the IdP says.
+    #[serde(default)]
+    pub expires_in: Option<serde_json::Value>,
+}
+
+impl TokenResponse {
+    /// `expires_in` as whole seconds (a non-negative number, possibly a numeric string as some IdPs
+    /// send), capped at a year.
+    #[must_use]
+    pub fn lifetime(&self) -> Option<u64> {
+        lifetime(self.expires_in.as_ref())
+    }
+}
+
+fn lifetime(v: Option<&serde_json::Value>) -> Option<u64> {
+    let secs = match v? {
+        serde_json::Value::Number(n) => n.as_u64(),
+        serde_json::Value::String(s) => s.parse().ok(),
+        _ => None,
+    }?;
+    Some(secs.min(365 * 24 * 3600))
+}
+
+/// A successful refresh-token grant response: a new access token, maybe a new refresh token.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RefreshResponse {
+    /// The new access token.
+    pub access_token: Secret,
+    /// Must be `Bearer` (case-insensitive) when present.
+    #[serde(default)]
+    pub token_type: Option<String>,
+    /// A new refresh token (rotation), else the old one stays valid.
+    #[serde(default)]
+    pub refresh_token: Option<Secret>,
+    /// The new access token's lifetime.
+    #[serde(default)]
+    pub expires_in: Option<serde_json::Value>,
+}
+
+impl RefreshResponse {
+    /// `expires_in` as whole seconds (see [`TokenResponse::lifetime`]).
+    #[must_use]
+    pub fn lifetime(&self) -> Option<u64> {
+        lifetime(self.expires_in.as_ref())
+    }
+}
+
+/// Parses a 200 refresh response; `None` if it is not one we can use.
+#[must_use]
+pub fn parse_refresh_response(body: &[u8]) -> Option<RefreshResponse> {
+    let t: RefreshResponse = crate::json::from_object(body).ok()?;
+    if t.access_token.0.is_empty()
+        || t.token_type
+            .as_deref()
+            .is_some_and(|tt| !tt.eq_ignore_ascii_case("bearer"))
+    {
+        return None;
+    }
+    Some(t)
 }
 
 /// Parses a 200 token response; `None` if it is not one we can use.

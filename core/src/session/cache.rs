@@ -23,6 +23,8 @@ pub struct CachedSession {
     pub upstream: Arc<[Header]>,
     /// The hashed `sub` and `sid` a back-channel logout may name (sessions only).
     pub revocation_keys: alloc::vec::Vec<crate::session::revocations::RevocationKey>,
+    /// The session itself when it can be refreshed (it holds a refresh token), else `None`.
+    pub refreshable: Option<Arc<crate::session::Session>>,
 }
 
 impl CachedSession {
@@ -121,6 +123,7 @@ mod tests {
             expires_at: 10,
             upstream: Arc::from(vec![]),
             revocation_keys: vec![],
+            refreshable: None,
         })
     }
 

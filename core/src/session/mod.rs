@@ -60,6 +60,15 @@ pub struct Session {
     /// The access token, kept only when it is forwarded upstream.
     #[serde(rename = "a", default, skip_serializing_if = "Option::is_none")]
     pub access_token: Option<Secret>,
+    /// The refresh token, kept (sealed) only when the access token is forwarded and the IdP issued one.
+    #[serde(rename = "rt", default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<Secret>,
+    /// When the access token expires (its `expires_in` at login or last refresh).
+    #[serde(rename = "ax", default, skip_serializing_if = "Option::is_none")]
+    pub access_expires_at: Option<u64>,
+    /// The access token's lifetime in seconds (sets how early it is renewed).
+    #[serde(rename = "al", default, skip_serializing_if = "Option::is_none")]
+    pub access_lifetime: Option<u64>,
     /// Scopes granted at login (the token response's `scope`).
     #[serde(rename = "sc", default, skip_serializing_if = "Vec::is_empty")]
     pub scopes: Vec<String>,

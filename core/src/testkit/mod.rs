@@ -92,6 +92,8 @@ pub struct FakeIdp {
     pub issue_refresh_tokens: bool,
     /// Whether a refresh consumes the refresh token and issues a new one (rotation).
     pub rotate_refresh_tokens: bool,
+    /// Every access token issued and when it expires.
+    pub access_token_expiry: BTreeMap<String, u64>,
     /// Live refresh tokens and their user.
     refresh_tokens: BTreeMap<String, String>,
     /// How many refresh-token grants succeeded.
@@ -137,6 +139,7 @@ impl FakeIdp {
             issue_refresh_tokens: false,
             rotate_refresh_tokens: true,
             refresh_tokens: BTreeMap::new(),
+            access_token_expiry: BTreeMap::new(),
             refreshes: 0,
             refresh_failure: None,
         }
@@ -147,6 +150,8 @@ impl FakeIdp {
         self.counter += 1;
         let at = format!("at-{}{}", self.counter, "p".repeat(self.access_token_pad));
         self.access_tokens.insert(at.clone(), user.to_string());
+        self.access_token_expiry
+            .insert(at.clone(), self.now + self.access_token_ttl);
         at
     }
 

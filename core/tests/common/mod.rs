@@ -338,6 +338,7 @@ pub fn status(d: &Decision) -> u16 {
         Decision::Forward { .. } => 0,
         Decision::Callout { .. } => 1,
         Decision::ReadBody { .. } => 2,
+        Decision::Wait { .. } => 3,
     }
 }
 

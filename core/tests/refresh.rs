@@ -1,0 +1,308 @@
+//! Refresh tokens: the forwarded access token is renewed before it expires, never forwarded expired.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use portcullis_core::{CalloutResponse, Decision, Request};
+use serde_json::json;
+
+fn harness() -> Harness {
+    let mut h = Harness::with(json!({"headers": {"pass_access_token": true}}));
+    h.idp.issue_refresh_tokens = true;
+    h
+}
+
+fn signed_in(h: &mut Harness) -> Browser {
+    let mut b = Browser::default();
+    let d = h.login(&mut b, "/", "alice");
+    assert_eq!(reason_code(&d), "login_completed");
+    b
+}
+
+fn forwarded_token(d: &Decision) -> Option<String> {
+    identity_headers(d)
+        .into_iter()
+        .find(|(n, _)| n == "x-forwarded-access-token")
+        .map(|(_, v)| v)
+}
+
+fn response_cookies(d: &Decision) -> Vec<(String, String)> {
+    match d {
+        Decision::Forward { response, .. } => response.add.clone(),
+        Decision::Respond { headers, .. } => headers.clone(),
+        _ => vec![],
+    }
+}
+
+/// A browser request; the response's cookies are applied to the jar.
+fn visit(h: &mut Harness, b: &mut Browser, accept: &str) -> Decision {
+    let d = h.send("GET", "/app", &[("accept", accept)], Some(b));
+    b.apply(&response_cookies(&d));
+    d
+}
+
+/// Sends a request without serving its callout: the decision as the host first sees it.
+fn first_decision(h: &mut Harness, b: &Browser, accept: &str) -> Decision {
+    let hs: Vec<(String, String)> = vec![
+        (":method".into(), "GET".into()),
+        (":path".into(), "/app".into()),
+        (":authority".into(), "app.test".into()),
+        (":scheme".into(), "https".into()),
+        ("accept".into(), accept.into()),
+        ("cookie".into(), b.cookie_header().unwrap()),
+    ];
+    let raw = portcullis_core::request::raw_headers(&hs);
+    let req = Request::from_headers(&raw);
+    h.engine.handle_request(&req, h.now, &mut h.rng, &mut h.vm)
+}
+
+fn answer(h: &mut Harness, d: Decision) -> Decision {
+    let Decision::Callout { callout, pending } = d else {
+        panic!("expected a callout, got {d:?}")
+    };
+    let auth = callout
+        .headers
+        .iter()
+        .find(|(n, _)| n == "authorization")
+        .map(|(_, v)| v.clone());
+    let (status, _, body) = h.idp.serve(
+        callout.method,
+        &callout.path,
+        auth.as_deref(),
+        &callout.body,
+    );
+    h.engine.handle_callout_response(
+        pending,
+        CalloutResponse::Received {
+            status,
+            body: &body,
+        },
+        h.now,
+        &mut h.rng,
+        &mut h.vm,
+    )
+}
+
+#[test]
+fn the_upstream_never_receives_an_expired_access_token_over_a_working_day() {
+    let mut h = harness();
+    let mut b = signed_in(&mut h);
+    let mut seen = std::collections::BTreeSet::new();
+    // Every 50 s for the session's 8 hours; the cache is dropped now and then (another worker).
+    for i in 0..(8 * 3600 / 50 - 1) {
+        if i % 7 == 0 {
+            h.vm.clear_session_cache();
+        }
+        let d = visit(&mut h, &mut b, "text/html");
+        let code = reason_code(&d);
+        assert!(
+            code == "authenticated" || code == "session_refreshed",
+            "{i}: {code}"
+        );
+        let at = forwarded_token(&d).unwrap();
+        let exp = h.idp.access_token_expiry[&at];
+        assert!(
+            exp > h.now.0,
+            "{i}: forwarded a token that expired at {exp}"
+        );
+        seen.insert(at);
+        h.advance(50);
+    }
+    // One renewal per 300-s token (at 240 s), not one per request.
+    let refreshes = h.idp.refreshes;
+    assert!((95..=125).contains(&refreshes), "{refreshes} refreshes");
+    assert_eq!(seen.len() as u32, refreshes + 1);
+    // The absolute lifetime still holds: past 8 hours, a login, whatever the refresh token says.
+    h.advance(100);
+    let d = visit(&mut h, &mut b, "text/html");
+    assert_eq!(reason_code(&d), "login_started");
+}
+
+#[test]
+fn rotation_keeps_the_new_refresh_token_and_the_cookie_keeps_its_end() {
+    let mut h = harness();
+    let mut b = signed_in(&mut h);
+    let before = b.get("_pc").unwrap().to_string();
+    h.advance(250);
+    let d = visit(&mut h, &mut b, "application/json");
+    assert_eq!(reason_code(&d), "session_refreshed");
+    let cookies = response_cookies(&d);
+    let set = cookies.iter().find(|(_, v)| v.starts_with("_pc=")).unwrap();
+    // Max-Age is what is left of the session, not a fresh 8 hours.
+    assert!(
+        set.1.contains(&format!("Max-Age={}", 8 * 3600 - 250)),
+        "{}",
+        set.1
+    );
+    assert_ne!(b.get("_pc").unwrap(), before);
+    // The rotated refresh token works for the next renewal (the old one was consumed).
+    h.advance(250);
+    h.vm.clear_session_cache();
+    let d = visit(&mut h, &mut b, "application/json");
+    assert_eq!(reason_code(&d), "session_refreshed");
+    assert_eq!(h.idp.refreshes, 2);
+}
+
+#[test]
+fn a_refused_refresh_keeps_a_valid_token_then_asks_for_a_login() {
+    let mut h = harness();
+    let mut b = signed_in(&mut h);
+    h.idp.refresh_failure = Some((400, json!({"error": "invalid_grant"}).to_string()));
+    h.advance(250);
+    let d = visit(&mut h, &mut b, "application/json");
+    assert_eq!(reason_code(&d), "session_refresh_failed");
+    let at = forwarded_token(&d).unwrap();
+    assert!(h.idp.access_token_expiry[&at] > h.now.0);
+    let calls = h.callouts.len();
+    // Not retried on every request while the token lasts.
+    h.advance(10);
+    assert_eq!(
+        reason_code(&visit(&mut h, &mut b, "application/json")),
+        "authenticated"
+    );
+    assert_eq!(h.callouts.len(), calls);
+    // Expired and still refused: 401 for an API call, a fresh login for a navigation.
+    h.advance(60);
+    let d = visit(&mut h, &mut b, "application/json");
+    assert_eq!(
+        (status(&d), reason_code(&d)),
+        (401, "session_refresh_failed")
+    );
+    let d = visit(&mut h, &mut b, "text/html");
+    assert_eq!(status(&d), 302);
+    assert!(
+        location(&d).starts_with("/oauth2/start?rd="),
+        "{}",
+        location(&d)
+    );
+    // A token endpoint that is down is the same.
+    let mut h = harness();
+    let mut b = signed_in(&mut h);
+    h.advance(301);
+    h.callout_override = Some((503, b"busy".to_vec()));
+    let d = visit(&mut h, &mut b, "application/json");
+    assert_eq!(
+        (status(&d), reason_code(&d)),
+        (401, "session_refresh_failed")
+    );
+}
+
+#[test]
+fn concurrent_requests_share_one_refresh_and_waiters_resume_with_the_new_token() {
+    let mut h = harness();
+    let b = signed_in(&mut h);
+    // Within the margin, token still valid: the first request refreshes, the others forward the
+    // still-valid token and start no second refresh.
+    h.advance(250);
+    let first = first_decision(&mut h, &b, "application/json");
+    assert!(matches!(first, Decision::Callout { .. }));
+    for _ in 0..5 {
+        let d = first_decision(&mut h, &b, "application/json");
+        assert_eq!(reason_code(&d), "authenticated");
+    }
+    let d = answer(&mut h, first);
+    assert_eq!(reason_code(&d), "session_refreshed");
+    assert_eq!(h.idp.refreshes, 1);
+    // A stale tab still sending the old cookie gets the new token and cookie, with no second refresh.
+    let d = first_decision(&mut h, &b, "application/json");
+    assert_eq!(reason_code(&d), "authenticated");
+    assert!(response_cookies(&d)
+        .iter()
+        .any(|(_, v)| v.starts_with("_pc=")));
+    assert_eq!(forwarded_token(&d), forwarded_token(&answer_token(&h)));
+    assert_eq!(h.idp.refreshes, 1);
+
+    // Token already expired: the others wait, then resume with the new token.
+    let mut h = harness();
+    let b = signed_in(&mut h);
+    h.advance(400);
+    let first = first_decision(&mut h, &b, "application/json");
+    let waiting: Vec<Decision> = (0..3)
+        .map(|_| first_decision(&mut h, &b, "application/json"))
+        .collect();
+    let key = match &waiting[0] {
+        Decision::Wait { key } => *key,
+        d => panic!("expected a wait, got {d:?}"),
+    };
+    assert!(waiting
+        .iter()
+        .all(|d| matches!(d, Decision::Wait { key: k } if *k == key)));
+    assert!(h.vm.take_woken().is_empty());
+    let d = answer(&mut h, first);
+    assert_eq!(reason_code(&d), "session_refreshed");
+    assert_eq!(h.vm.take_woken(), vec![key]);
+    let new_at = forwarded_token(&d).unwrap();
+    for _ in &waiting {
+        let d = first_decision(&mut h, &b, "application/json");
+        assert_eq!(forwarded_token(&d).as_deref(), Some(new_at.as_str()));
+    }
+    assert_eq!(h.idp.refreshes, 1);
+}
+
+/// The token the last refresh issued (the fake IdP's newest).
+fn answer_token(h: &Harness) -> Decision {
+    let newest = h
+        .idp
+        .access_token_expiry
+        .iter()
+        .max_by_key(|(t, e)| (**e, t.len()))
+        .map(|(t, _)| t.clone())
+        .unwrap();
+    Decision::Forward {
+        request: portcullis_core::HeaderEdits {
+            identity: Some(std::sync::Arc::from(vec![(
+                "x-forwarded-access-token".to_string(),
+                newest,
+            )])),
+            ..Default::default()
+        },
+        response: Default::default(),
+        reason: portcullis_core::Reason::Authenticated,
+    }
+}
+
+#[test]
+fn two_workers_refreshing_at_once_do_not_break_the_session() {
+    let mut h = harness();
+    let mut b = signed_in(&mut h);
+    let mut worker2 = h.vm.clone();
+    h.advance(250);
+    // Worker 1 starts, worker 2 starts too (it cannot see worker 1's refresh).
+    let one = first_decision(&mut h, &b, "application/json");
+    std::mem::swap(&mut h.vm, &mut worker2);
+    let two = first_decision(&mut h, &b, "application/json");
+    std::mem::swap(&mut h.vm, &mut worker2);
+    // Worker 1's refresh rotates the refresh token; worker 2's then presents the consumed one.
+    let d1 = answer(&mut h, one);
+    assert_eq!(reason_code(&d1), "session_refreshed");
+    std::mem::swap(&mut h.vm, &mut worker2);
+    let d2 = answer(&mut h, two);
+    std::mem::swap(&mut h.vm, &mut worker2);
+    assert_eq!(reason_code(&d2), "session_refresh_failed");
+    // Worker 2 still forwarded the old, still valid token and set no cookie: the browser keeps
+    // worker 1's new session, which both workers accept.
+    let at = forwarded_token(&d2).unwrap();
+    assert!(h.idp.access_token_expiry[&at] > h.now.0);
+    assert!(response_cookies(&d2).is_empty());
+    b.apply(&response_cookies(&d1));
+    for vm in 0..2 {
+        if vm == 1 {
+            std::mem::swap(&mut h.vm, &mut worker2);
+        }
+        let d = visit(&mut h, &mut b, "application/json");
+        assert_eq!(reason_code(&d), "authenticated", "worker {}", vm + 1);
+    }
+}
+
+#[test]
+fn without_a_forwarded_token_no_refresh_token_is_kept() {
+    let mut h = Harness::new();
+    h.idp.issue_refresh_tokens = true;
+    let mut b = signed_in(&mut h);
+    h.advance(400);
+    let d = visit(&mut h, &mut b, "application/json");
+    assert_eq!(reason_code(&d), "authenticated");
+    assert_eq!(h.idp.refreshes, 0);
+    assert!(b.get("_pc").unwrap().len() < 700);
+}
