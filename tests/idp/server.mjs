@@ -25,6 +25,8 @@ const TEST_USERS = {
   noverified: { email_verified: undefined },
   commas: { groups: ['ops,admins', 'staff', 'bad\u0007bell', 'nl\nline', 'del\u007f', 'c1\u0085x'] },
   commastring: { groups: 'ops,admins' },
+  // Two hundred groups: a session larger than one cookie (tests/e2e/sessions.test.mjs).
+  many: { groups: Array.from({ length: 200 }, (_, i) => `group-number-${i}`) },
 };
 
 // Users some of whose claims the IdP releases only at its userinfo endpoint, never in the ID token

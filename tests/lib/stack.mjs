@@ -118,10 +118,11 @@ export async function startStack(options = {}) {
   }
 }
 
-async function startStackUnguarded({ plugin = {}, concurrency = 2, name = 'e2e', faults, waitReady = true } = {}) {
+async function startStackUnguarded({ plugin = {}, concurrency = 2, name = 'e2e', faults, waitReady = true, hosts = [] } = {}) {
   const [listen, admin, upstream, idp] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   const app = `http://localhost:${listen}`;
-  const idpProc = await startIdp({ port: idp, origins: [app] });
+  // `hosts`: more host names the apps answer on (same Envoy listener), registered at the IdP too.
+  const idpProc = await startIdp({ port: idp, origins: [app, ...hosts.map((h) => `http://${h}:${listen}`)] });
   const echo = await startEcho({ port: upstream });
   let faultProxy = null;
   let faultPorts = null;
@@ -153,7 +154,7 @@ async function startStackUnguarded({ plugin = {}, concurrency = 2, name = 'e2e',
   }
   const envoy = await envoyOn(listen, admin, name);
   return {
-    app, idp: `http://127.0.0.1:${idp}`, admin: `http://127.0.0.1:${admin}`, envoy, idpProc, echo, faultControl: control,
+    app, listen, idp: `http://127.0.0.1:${idp}`, admin: `http://127.0.0.1:${admin}`, envoy, idpProc, echo, faultControl: control,
     get faultProxy() { return faultProxy; },
     /** Kills the fault proxy: Envoy's `idp` cluster then points at a closed port (connection refused). */
     async killFaultProxy() {
