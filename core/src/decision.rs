@@ -454,6 +454,16 @@ pub enum Decision {
         /// Largest body the decision will accept.
         limit: usize,
     },
+    /// Before renewing a session's token, claim the renewal for this proxy in the host's process-wide
+    /// shared data. The adapter MUST read shared value `key`, pass it to `Engine::claim_step`, write
+    /// what that returns (if anything) with compare-and-swap, repeat on a compare-and-swap conflict
+    /// (a few times), then call `Engine::handle_claim` with whether the write succeeded.
+    Claim {
+        /// The shared-data key.
+        key: String,
+        /// The flow state, handed back by value.
+        pending: crate::Pending,
+    },
     /// Another request of this VM is renewing this session's expired access token. The adapter MUST
     /// pause the request and, once `VmState::take_woken` returns `key`, submit it again to
     /// `Engine::handle_request` (it then forwards with the new token, or is refused).
@@ -478,7 +488,10 @@ impl Decision {
     pub fn reason(&self) -> Option<Reason> {
         match self {
             Decision::Forward { reason, .. } | Decision::Respond { reason, .. } => Some(*reason),
-            Decision::Callout { .. } | Decision::ReadBody { .. } | Decision::Wait { .. } => None,
+            Decision::Callout { .. }
+            | Decision::ReadBody { .. }
+            | Decision::Wait { .. }
+            | Decision::Claim { .. } => None,
         }
     }
 }

@@ -52,6 +52,8 @@ pub(crate) enum Flow {
     Bearer(BearerFlow),
     /// A session's access token being renewed.
     Refresh(crate::auth::refresh::RefreshFlow),
+    /// A renewal being claimed in the host's shared data.
+    Claim(crate::auth::refresh::ClaimFlow),
 }
 
 /// What a bearer request needs after its JWKS refetch: the token, the route, and the edits computed
@@ -125,7 +127,14 @@ impl Engine {
     /// one per issuer and client, so two filters in one Envoy never mix theirs.
     #[must_use]
     pub fn revocations_store_key(&self) -> String {
-        std::format!("portcullis/revocations/{}", self.config.binding)
+        std::format!("portcullis/revocations/{}", self.binding_tag())
+    }
+
+    /// A short, printable stand-in for the session binding (issuer and client id) in shared-data keys.
+    pub(crate) fn binding_tag(&self) -> String {
+        use sha2::Digest as _;
+        let d = sha2::Sha256::digest(self.config.binding.as_bytes());
+        d.iter().take(8).map(|b| std::format!("{b:02x}")).collect()
     }
 
     /// Fresh per-VM state for this configuration (empty caches, nothing loaded, refresh due at once).
@@ -338,6 +347,8 @@ impl Engine {
         match flow {
             Flow::Login(flow) => self.continue_login(flow, response, now, rng, vm),
             Flow::Refresh(flow) => self.finish_refresh(flow, response, now, rng, vm),
+            // A callout reply never belongs to a claim; fail closed.
+            Flow::Claim(_) => self.fail(500, Reason::RequestMalformed, false, std::vec::Vec::new()),
             Flow::Bearer(flow) => {
                 let verdict = match flow.wait {
                     Wait::Jwks { issuer } => {

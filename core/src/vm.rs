@@ -4,6 +4,7 @@
 //! every `handle_*` call, and install or decide nothing themselves.
 
 use alloc::collections::BTreeMap;
+use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
@@ -105,6 +106,19 @@ impl VmState {
     /// parked under one of them to `Engine::handle_request`.
     pub fn take_woken(&mut self) -> Vec<u64> {
         self.refreshes.take_woken()
+    }
+
+    /// Shared-data slots this VM waits on: the host reads each on its timer and hands the value to
+    /// `Engine::handle_watched`, then resumes the requests [`VmState::take_woken`] names.
+    #[must_use]
+    pub fn watched_slots(&self) -> Vec<String> {
+        self.refreshes.watched_slots()
+    }
+
+    /// Values to write to the host's shared data now (unconditionally: a refresh's outcome for the
+    /// other workers).
+    pub fn take_shared_writes(&mut self) -> Vec<(String, Vec<u8>)> {
+        self.refreshes.take_writes()
     }
 
     /// Back-channel logouts held by this VM.

@@ -54,7 +54,8 @@ fn first_decision(h: &mut Harness, b: &Browser, accept: &str) -> Decision {
     ];
     let raw = portcullis_core::request::raw_headers(&hs);
     let req = Request::from_headers(&raw);
-    h.engine.handle_request(&req, h.now, &mut h.rng, &mut h.vm)
+    let d = h.engine.handle_request(&req, h.now, &mut h.rng, &mut h.vm);
+    h.claim(d)
 }
 
 fn answer(h: &mut Harness, d: Decision) -> Decision {
@@ -72,7 +73,7 @@ fn answer(h: &mut Harness, d: Decision) -> Decision {
         auth.as_deref(),
         &callout.body,
     );
-    h.engine.handle_callout_response(
+    let d = h.engine.handle_callout_response(
         pending,
         CalloutResponse::Received {
             status,
@@ -81,7 +82,9 @@ fn answer(h: &mut Harness, d: Decision) -> Decision {
         h.now,
         &mut h.rng,
         &mut h.vm,
-    )
+    );
+    h.flush_writes();
+    d
 }
 
 #[test]
@@ -196,7 +199,7 @@ fn concurrent_requests_share_one_refresh_and_waiters_resume_with_the_new_token()
     // still-valid token and start no second refresh.
     h.advance(250);
     let first = first_decision(&mut h, &b, "application/json");
-    assert!(matches!(first, Decision::Callout { .. }));
+    assert!(matches!(first, Decision::Callout { .. }), "{first:?}");
     for _ in 0..5 {
         let d = first_decision(&mut h, &b, "application/json");
         assert_eq!(reason_code(&d), "authenticated");
@@ -263,36 +266,104 @@ fn answer_token(h: &Harness) -> Decision {
 }
 
 #[test]
-fn two_workers_refreshing_at_once_do_not_break_the_session() {
+fn two_workers_never_present_the_same_refresh_token_and_share_the_result() {
+    // Worker 1 claims the refresh in the shared store; worker 2 sees the claim and does not refresh.
     let mut h = harness();
-    let mut b = signed_in(&mut h);
+    let b = signed_in(&mut h);
     let mut worker2 = h.vm.clone();
     h.advance(250);
-    // Worker 1 starts, worker 2 starts too (it cannot see worker 1's refresh).
     let one = first_decision(&mut h, &b, "application/json");
+    assert!(matches!(one, Decision::Callout { .. }), "{one:?}");
     std::mem::swap(&mut h.vm, &mut worker2);
     let two = first_decision(&mut h, &b, "application/json");
     std::mem::swap(&mut h.vm, &mut worker2);
-    // Worker 1's refresh rotates the refresh token; worker 2's then presents the consumed one.
+    assert_eq!(
+        reason_code(&two),
+        "authenticated",
+        "worker 2 forwards the still-valid token"
+    );
+    let d1 = answer(&mut h, one);
+    assert_eq!(reason_code(&d1), "session_refreshed");
+    assert_eq!((h.idp.refreshes, h.idp.refresh_reuses), (1, 0));
+
+    // Token already expired: worker 2 waits for worker 1's outcome and takes its new cookie.
+    let mut h = harness();
+    let b = signed_in(&mut h);
+    let mut worker2 = h.vm.clone();
+    h.advance(400);
+    let one = first_decision(&mut h, &b, "application/json");
+    std::mem::swap(&mut h.vm, &mut worker2);
+    let two = first_decision(&mut h, &b, "application/json");
+    let Decision::Wait { key } = two else {
+        panic!("worker 2 should wait: {two:?}")
+    };
+    assert!(
+        h.tick_watched().is_empty(),
+        "nothing to resume while worker 1 refreshes"
+    );
+    std::mem::swap(&mut h.vm, &mut worker2);
+    let d1 = answer(&mut h, one);
+    assert_eq!(reason_code(&d1), "session_refreshed");
+    let new_at = forwarded_token(&d1).unwrap();
+    std::mem::swap(&mut h.vm, &mut worker2);
+    assert_eq!(
+        h.tick_watched(),
+        vec![key],
+        "worker 2's timer sees the outcome"
+    );
+    let d2 = first_decision(&mut h, &b, "application/json");
+    assert_eq!(forwarded_token(&d2).as_deref(), Some(new_at.as_str()));
+    let set = response_cookies(&d2);
+    assert!(
+        set.iter().any(|(_, v)| v.starts_with("_pc=")),
+        "worker 2 hands out the new cookie too"
+    );
+    assert_eq!((h.idp.refreshes, h.idp.refresh_reuses), (1, 0));
+
+    // A failed refresh is shared the same way: worker 2 then asks for a login instead of retrying.
+    let mut h = harness();
+    let b = signed_in(&mut h);
+    let mut worker2 = h.vm.clone();
+    h.advance(400);
+    h.idp.refresh_failure = Some((400, json!({"error": "invalid_grant"}).to_string()));
+    let one = first_decision(&mut h, &b, "application/json");
+    std::mem::swap(&mut h.vm, &mut worker2);
+    assert!(matches!(
+        first_decision(&mut h, &b, "application/json"),
+        Decision::Wait { .. }
+    ));
+    std::mem::swap(&mut h.vm, &mut worker2);
+    assert_eq!(status(&answer(&mut h, one)), 401);
+    std::mem::swap(&mut h.vm, &mut worker2);
+    assert_eq!(h.tick_watched().len(), 1);
+    let d2 = first_decision(&mut h, &b, "application/json");
+    assert_eq!(
+        (status(&d2), reason_code(&d2)),
+        (401, "session_refresh_failed")
+    );
+}
+
+#[test]
+fn without_a_shared_claim_a_second_worker_would_reuse_the_token() {
+    // The counterfactual the claim prevents: two VMs that cannot see each other (separate stores).
+    let mut h = harness();
+    let b = signed_in(&mut h);
+    let mut worker2 = h.vm.clone();
+    h.advance(250);
+    let one = first_decision(&mut h, &b, "application/json");
+    let store = std::mem::take(&mut h.store);
+    std::mem::swap(&mut h.vm, &mut worker2);
+    let two = first_decision(&mut h, &b, "application/json");
+    std::mem::swap(&mut h.vm, &mut worker2);
+    h.store = store;
     let d1 = answer(&mut h, one);
     assert_eq!(reason_code(&d1), "session_refreshed");
     std::mem::swap(&mut h.vm, &mut worker2);
     let d2 = answer(&mut h, two);
-    std::mem::swap(&mut h.vm, &mut worker2);
+    assert_eq!(h.idp.refresh_reuses, 1);
+    // Even then the session is not broken here: the old token was still valid and is forwarded.
     assert_eq!(reason_code(&d2), "session_refresh_failed");
-    // Worker 2 still forwarded the old, still valid token and set no cookie: the browser keeps
-    // worker 1's new session, which both workers accept.
-    let at = forwarded_token(&d2).unwrap();
-    assert!(h.idp.access_token_expiry[&at] > h.now.0);
     assert!(response_cookies(&d2).is_empty());
-    b.apply(&response_cookies(&d1));
-    for vm in 0..2 {
-        if vm == 1 {
-            std::mem::swap(&mut h.vm, &mut worker2);
-        }
-        let d = visit(&mut h, &mut b, "application/json");
-        assert_eq!(reason_code(&d), "authenticated", "worker {}", vm + 1);
-    }
 }
 
 #[test]

@@ -124,6 +124,7 @@ impl Http {
                 }
                 Action::Pause
             }
+            Decision::Claim { key, pending } => self.claim(engine, &key, pending, resume),
             Decision::Wait { key } => {
                 if let Ok(mut parked) = self.vm.parked.try_borrow_mut() {
                     parked.entry(key).or_default().push(self.id);
@@ -186,36 +187,43 @@ impl Http {
         (engine, decision)
     }
 
-    /// Re-submits the requests parked on the waits the core says are over (a refresh ended), each in
-    /// its own context, then returns to this one.
     fn wake_parked(&self) {
-        let keys = match self.vm.state.try_borrow_mut() {
-            Ok(mut state) => state.take_woken(),
-            Err(_) => return,
-        };
-        for key in keys {
-            let ids = self
-                .vm
-                .parked
-                .try_borrow_mut()
-                .ok()
-                .and_then(|mut p| p.remove(&key))
-                .unwrap_or_default();
-            for id in ids {
-                // A context that is gone (client went away) is skipped.
-                if host::set_effective_context(id).is_err() {
-                    continue;
+        wake_parked(&self.vm, self.id);
+    }
+
+    /// Claims a refresh in the host's shared data for the core (`Decision::Claim`), then carries out
+    /// what the core decides.
+    fn claim(
+        &mut self,
+        engine: Rc<Engine>,
+        key: &str,
+        mut pending: Pending,
+        resume: bool,
+    ) -> Action {
+        let now = self.vm.now().unwrap_or_default();
+        let mut written = false;
+        for _ in 0..3 {
+            let (value, cas) = match host::shared_get(key) {
+                Ok(v) => v,
+                Err(_) => break,
+            };
+            let Some(bytes) = engine.claim_step(&mut pending, value.as_deref(), now) else {
+                break;
+            };
+            match host::shared_set(key, &bytes, cas) {
+                Ok(()) => {
+                    written = true;
+                    break;
                 }
-                let mut parked = Http::new(self.vm.clone(), id);
-                let _ = parked.decide(None, true);
-                if !parked.response.is_empty() {
-                    if let Ok(mut late) = self.vm.late_response.try_borrow_mut() {
-                        late.insert(id, std::mem::take(&mut parked.response));
-                    }
-                }
+                Err(Status::CasMismatch) => {}
+                Err(_) => break,
             }
         }
-        let _ = host::set_effective_context(self.id);
+        let decision = match self.vm.state.try_borrow_mut() {
+            Ok(mut state) => engine.handle_claim(pending, written, now, &mut state),
+            Err(_) => engine.handle_claim(pending, written, now, &mut engine.new_vm()),
+        };
+        self.carry_out(engine, decision, resume)
     }
 
     fn fail(&self, status: u16, what: &str, s: Status) -> Action {
@@ -245,6 +253,7 @@ impl Context for Http {
         };
         let (engine, decision) =
             self.continue_flow(engine, pending, read_reply(num_headers, body_size));
+        self.vm.flush_shared_writes();
         let _ = self.carry_out(engine, decision, true);
         self.wake_parked();
     }
@@ -292,4 +301,38 @@ impl HttpContext for Http {
         }
         Action::Continue
     }
+}
+
+/// Re-submits the requests parked on the waits the core says are over (a refresh ended here or in
+/// another worker), each in its own context, then makes context `back` current again.
+pub fn wake_parked(vm: &Rc<Vm>, back: u32) {
+    let keys = match vm.state.try_borrow_mut() {
+        Ok(mut state) => state.take_woken(),
+        Err(_) => return,
+    };
+    if keys.is_empty() {
+        return;
+    }
+    for key in keys {
+        let ids = vm
+            .parked
+            .try_borrow_mut()
+            .ok()
+            .and_then(|mut p| p.remove(&key))
+            .unwrap_or_default();
+        for id in ids {
+            // A context that is gone (client went away) is skipped.
+            if host::set_effective_context(id).is_err() {
+                continue;
+            }
+            let mut parked = Http::new(vm.clone(), id);
+            let _ = parked.decide(None, true);
+            if !parked.response.is_empty() {
+                if let Ok(mut late) = vm.late_response.try_borrow_mut() {
+                    late.insert(id, std::mem::take(&mut parked.response));
+                }
+            }
+        }
+    }
+    let _ = host::set_effective_context(back);
 }

@@ -90,6 +90,37 @@ impl Vm {
         }
     }
 
+    /// Writes what the core asked to publish to the host's shared data (a refresh's outcome).
+    pub fn flush_shared_writes(&self) {
+        let writes = match self.state.try_borrow_mut() {
+            Ok(mut state) => state.take_shared_writes(),
+            Err(_) => return,
+        };
+        for (key, value) in writes {
+            if let Err(s) = host::shared_set(&key, &value, 0) {
+                host::log(LogLevel::Error, &format!("cannot write shared data: {s:?}"));
+            }
+        }
+    }
+
+    /// Reads the shared-data slots requests here wait on (a refresh in another worker) and hands them
+    /// to the core.
+    pub fn poll_watched(&self, engine: &Engine) {
+        let Ok(now) = self.now() else {
+            return;
+        };
+        let slots = match self.state.try_borrow() {
+            Ok(state) => state.watched_slots(),
+            Err(_) => return,
+        };
+        for slot in slots {
+            let value = host::shared_get(&slot).ok().and_then(|(v, _)| v);
+            if let Ok(mut state) = self.state.try_borrow_mut() {
+                engine.handle_watched(&slot, value.as_deref(), now, &mut state);
+            }
+        }
+    }
+
     /// Adds the pending counts to `portcullis_<code>_total` (Envoy's /stats, prefixed `wasmcustom`).
     pub fn flush_metrics(&self) {
         let Ok(mut m) = self.metrics.try_borrow_mut() else {
@@ -117,6 +148,7 @@ impl Vm {
 
 /// The root context.
 pub struct Root {
+    id: u32,
     vm: Rc<Vm>,
     in_flight: BTreeMap<u32, RootPending>,
     ready_tick: bool,
@@ -124,8 +156,9 @@ pub struct Root {
 
 impl Root {
     /// A root with no configuration yet.
-    pub fn new() -> Self {
+    pub fn new(id: u32) -> Self {
         Root {
+            id,
             vm: Rc::new(Vm {
                 engine: RefCell::new(None),
                 state: RefCell::new(VmState::default()),
@@ -245,6 +278,8 @@ impl RootContext for Root {
             self.send(callout, pending);
         }
         self.vm.sync_revocations(&engine);
+        self.vm.poll_watched(&engine);
+        crate::http::wake_parked(&self.vm, self.id);
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {

@@ -746,7 +746,10 @@ impl<'w> Run<'w> {
     ) {
         let raw: Vec<RawHeader<'_>> = h.iter().map(|(n, v)| (&n[..], &v[..])).collect();
         match d {
-            Decision::Callout { .. } | Decision::ReadBody { .. } | Decision::Wait { .. } => {
+            Decision::Callout { .. }
+            | Decision::ReadBody { .. }
+            | Decision::Wait { .. }
+            | Decision::Claim { .. } => {
                 unreachable!("answered (no refresh tokens are issued here, so nothing waits)")
             }
             Decision::Forward {

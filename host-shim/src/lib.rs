@@ -61,9 +61,50 @@ pub(crate) struct Shared {
     pub vm: Mutex<VmState>,
     pub clusters: Clusters,
     pub upstream: String,
+    /// The process-wide shared data the core uses to claim refreshes (as proxy-wasm's): value and
+    /// compare-and-swap version by key.
+    pub store: Mutex<std::collections::BTreeMap<String, (Vec<u8>, u32)>>,
 }
 
 impl Shared {
+    /// Carries out a claim: read, let the core decide, compare-and-swap (one lock: no conflict).
+    pub fn claim(
+        &self,
+        key: &str,
+        pending: &mut portcullis_core::Pending,
+        now: portcullis_core::UnixTime,
+    ) -> bool {
+        let mut store = match self.store.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let current = store.get(key).map(|(v, _)| v.clone());
+        match self.engine.claim_step(pending, current.as_deref(), now) {
+            Some(bytes) => {
+                let version = store.get(key).map_or(0, |(_, c)| *c) + 1;
+                store.insert(key.to_string(), (bytes, version));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Writes what the core asked to publish.
+    pub fn flush_writes(&self, vm: &mut VmState) {
+        let writes = vm.take_shared_writes();
+        if writes.is_empty() {
+            return;
+        }
+        let mut store = match self.store.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        for (k, v) in writes {
+            let version = store.get(&k).map_or(0, |(_, c)| *c) + 1;
+            store.insert(k, (v, version));
+        }
+    }
+
     /// The core's VM state (a poisoned lock is still usable: the core never leaves it half-changed).
     pub fn vm(&self) -> std::sync::MutexGuard<'_, VmState> {
         match self.vm.lock() {
@@ -112,6 +153,7 @@ pub fn start(config: ShimConfig) -> Result<Running, ShimError> {
         vm: Mutex::new(vm),
         clusters: Clusters::new(config.clusters),
         upstream: config.upstream.trim_end_matches('/').to_string(),
+        store: Mutex::new(std::collections::BTreeMap::new()),
     });
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();

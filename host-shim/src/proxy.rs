@@ -43,6 +43,11 @@ pub fn handle(shared: &Shared, mut req: tiny_http::Request) {
     let mut read_body = Vec::new();
     loop {
         match decision {
+            Decision::Claim { key, mut pending } => {
+                let now = callout::now();
+                let written = shared.claim(&key, &mut pending, now);
+                decision = engine.handle_claim(pending, written, now, &mut shared.vm());
+            }
             Decision::Wait { .. } => {
                 // Another request is renewing this session's token: ask again shortly. The engine
                 // gives up on a refresh that outlives its callout timeout, so this ends.
@@ -70,13 +75,15 @@ pub fn handle(shared: &Shared, mut req: tiny_http::Request) {
             Decision::Callout { callout, pending } => {
                 // The callout is made without the lock; the reply goes back to the core with it.
                 let reply = shared.clusters.send(&callout);
+                let mut vm = shared.vm();
                 decision = engine.handle_callout_response(
                     pending,
                     reply.as_response(),
                     callout::now(),
                     &mut OsRng,
-                    &mut shared.vm(),
+                    &mut vm,
                 );
+                shared.flush_writes(&mut vm);
             }
             Decision::Respond {
                 status,

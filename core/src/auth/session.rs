@@ -165,24 +165,45 @@ impl Engine {
         now: UnixTime,
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<Vec<Header>, Reason> {
+        Ok(self.seal_session_value(session, now, rng)?.1)
+    }
+
+    /// The sealed value (joined) and its `Set-Cookie` headers.
+    pub(crate) fn seal_session_value(
+        &self,
+        session: &Session,
+        now: UnixTime,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<(String, Vec<Header>), Reason> {
         let cfg = &*self.config;
         let json = serde_json::to_vec(session).map_err(|_| Reason::SessionTooLarge)?;
         let sealed = cfg
             .keys
             .seal(Purpose::Session, &cfg.cookie_name, &cfg.binding, &json, rng)
             .map_err(|_| Reason::RandomnessUnavailable)?;
-        let parts = chunks::split(&sealed, &cfg.cookie_name).ok_or(Reason::SessionTooLarge)?;
+        let headers = self
+            .session_cookies(&sealed, session.expires_at, now)
+            .ok_or(Reason::SessionTooLarge)?;
+        Ok((sealed, headers))
+    }
+
+    /// The `Set-Cookie` headers carrying a sealed session value until `expires_at` (the session's
+    /// absolute end, however often it is re-sealed), and the clearing of unused chunk cookies.
+    pub(crate) fn session_cookies(
+        &self,
+        sealed: &str,
+        expires_at: u64,
+        now: UnixTime,
+    ) -> Option<Vec<Header>> {
+        let cfg = &*self.config;
+        let parts = chunks::split(sealed, &cfg.cookie_name)?;
+        let max_age = expires_at.saturating_sub(now.0);
         let mut headers: Vec<Header> = parts
             .iter()
             .map(|(name, value)| {
                 (
                     "set-cookie".into(),
-                    // The session's absolute end, however often it is re-sealed (refresh).
-                    cfg.cookie_attributes.set(
-                        name,
-                        value,
-                        session.expires_at.saturating_sub(now.0),
-                    ),
+                    cfg.cookie_attributes.set(name, value, max_age),
                 )
             })
             .collect();
@@ -190,6 +211,16 @@ impl Engine {
             chunks::chunk_names_from(&cfg.cookie_name, parts.len())
                 .map(|name| ("set-cookie".into(), cfg.cookie_attributes.clear(&name))),
         );
-        Ok(headers)
+        Some(headers)
+    }
+
+    /// Opens a sealed session value (e.g. one another worker minted) into a cache entry.
+    pub(crate) fn open_sealed(
+        &self,
+        value: &str,
+        now: UnixTime,
+        vm: &mut VmState,
+    ) -> Option<Arc<CachedSession>> {
+        self.open_session(value, now, vm)
     }
 }

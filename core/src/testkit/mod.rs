@@ -98,6 +98,10 @@ pub struct FakeIdp {
     refresh_tokens: BTreeMap<String, String>,
     /// How many refresh-token grants succeeded.
     pub refreshes: u32,
+    /// How many times a rotated-away (consumed) refresh token was presented again: IdPs with replay
+    /// detection (oidc-provider) revoke the whole grant then.
+    pub refresh_reuses: u32,
+    consumed_refresh_tokens: std::collections::BTreeSet<String>,
     /// When set, the refresh-token grant answers with this status and body.
     pub refresh_failure: Option<(u16, String)>,
 }
@@ -141,6 +145,8 @@ impl FakeIdp {
             refresh_tokens: BTreeMap::new(),
             access_token_expiry: BTreeMap::new(),
             refreshes: 0,
+            refresh_reuses: 0,
+            consumed_refresh_tokens: std::collections::BTreeSet::new(),
             refresh_failure: None,
         }
     }
@@ -169,6 +175,12 @@ impl FakeIdp {
         if let Some((s, b)) = &self.refresh_failure {
             return (*s, b.clone());
         }
+        if rt
+            .as_ref()
+            .is_some_and(|rt| self.consumed_refresh_tokens.contains(rt))
+        {
+            self.refresh_reuses += 1;
+        }
         let Some(user) = rt
             .as_ref()
             .and_then(|rt| self.refresh_tokens.get(rt))
@@ -182,6 +194,7 @@ impl FakeIdp {
         if self.rotate_refresh_tokens {
             if let Some(old) = &rt {
                 self.refresh_tokens.remove(old);
+                self.consumed_refresh_tokens.insert(old.clone());
             }
             body["refresh_token"] = json!(self.mint_refresh_token(&user));
         }

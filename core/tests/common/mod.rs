@@ -106,6 +106,9 @@ pub struct Harness {
     /// When set, request-time callouts get this reply instead of the fake IdP's.
     pub callout_override: Option<(u16, Vec<u8>)>,
     pub callout_fails: bool,
+    /// The host's process-wide shared data (value, compare-and-swap version), shared by every VM a
+    /// test swaps in.
+    pub store: BTreeMap<String, (Vec<u8>, u32)>,
 }
 
 pub fn get_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -142,6 +145,7 @@ impl Harness {
             callouts: Vec::new(),
             callout_override: None,
             callout_fails: false,
+            store: BTreeMap::new(),
         }
     }
 
@@ -207,9 +211,10 @@ impl Harness {
         }
         let raw = portcullis_core::request::raw_headers(&h);
         let req = Request::from_headers(&raw);
-        let mut d = self
+        let d = self
             .engine
             .handle_request(&req, self.now, &mut self.rng, &mut self.vm);
+        let mut d = self.claim(d);
         while let Decision::Callout { callout, pending } = d {
             self.callouts.push(callout.path.clone());
             let auth = callout
@@ -241,6 +246,7 @@ impl Harness {
                 &mut self.rng,
                 &mut self.vm,
             );
+            self.flush_writes();
         }
         assert_no_duplicate_headers(&d);
         d
@@ -272,6 +278,55 @@ impl Harness {
         req.body = Some(&body[..body.len().min(limit + 1)]);
         self.engine
             .handle_request(&req, self.now, &mut self.rng, &mut self.vm)
+    }
+
+    /// Carries out a `Decision::Claim` against the shared store as a host does (read, step, write
+    /// with compare-and-swap); other decisions pass through.
+    pub fn claim(&mut self, d: Decision) -> Decision {
+        let Decision::Claim { key, mut pending } = d else {
+            return d;
+        };
+        let (current, cas) = self
+            .store
+            .get(&key)
+            .map(|(v, c)| (Some(v.clone()), *c))
+            .unwrap_or((None, 0));
+        let written = match self
+            .engine
+            .claim_step(&mut pending, current.as_deref(), self.now)
+        {
+            Some(bytes) => {
+                let stored = self.store.get(&key).map_or(0, |(_, c)| *c);
+                if stored == cas {
+                    self.store.insert(key, (bytes, cas + 1));
+                    true
+                } else {
+                    false
+                }
+            }
+            None => false,
+        };
+        self.engine
+            .handle_claim(pending, written, self.now, &mut self.vm)
+    }
+
+    /// Writes what the VM asked to publish to the shared store.
+    pub fn flush_writes(&mut self) {
+        for (k, v) in self.vm.take_shared_writes() {
+            let e = self.store.entry(k).or_insert((Vec::new(), 0));
+            e.0 = v;
+            e.1 += 1;
+        }
+    }
+
+    /// The host's timer: reads every watched slot; returns the wait keys that may resume.
+    pub fn tick_watched(&mut self) -> Vec<u64> {
+        for slot in self.vm.watched_slots() {
+            let value = self.store.get(&slot).map(|(v, _)| v.clone());
+            self.engine
+                .handle_watched(&slot, value.as_deref(), self.now, &mut self.vm);
+        }
+        self.vm.take_woken()
     }
 
     /// A top-level browser navigation.
@@ -339,6 +394,7 @@ pub fn status(d: &Decision) -> u16 {
         Decision::Callout { .. } => 1,
         Decision::ReadBody { .. } => 2,
         Decision::Wait { .. } => 3,
+        Decision::Claim { .. } => 4,
     }
 }
 
