@@ -377,3 +377,25 @@ fn without_a_forwarded_token_no_refresh_token_is_kept() {
     assert_eq!(h.idp.refreshes, 0);
     assert!(b.get("_pc").unwrap().len() < 700);
 }
+
+#[test]
+fn offline_access_asks_for_consent_as_oidc_core_requires() {
+    let mut h = Harness::with(json!({"scopes": ["openid", "email", "offline_access"]}));
+    let mut b = Browser::default();
+    let auth = h.start(&mut b, "/");
+    assert_eq!(
+        query_of(&auth).get("prompt").map(String::as_str),
+        Some("consent")
+    );
+    let mut h =
+        Harness::with(json!({"scopes": ["openid", "offline_access"], "prompt": "login consent"}));
+    let auth = h.start(&mut Browser::default(), "/");
+    assert_eq!(query_of(&auth)["prompt"], "login consent");
+    let mut h = Harness::new();
+    let auth = h.start(&mut Browser::default(), "/");
+    assert!(!query_of(&auth).contains_key("prompt"));
+    let mut cfg = base_config();
+    merge(&mut cfg, &json!({"prompt": "always"}));
+    let err = portcullis_core::Engine::from_json(&serde_json::to_vec(&cfg).unwrap()).unwrap_err();
+    assert!(err.to_string().contains("prompt"), "{err}");
+}

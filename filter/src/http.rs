@@ -29,6 +29,8 @@ pub struct Http {
     body_limit: Option<usize>,
     /// The request ended with its headers (there is no body to wait for).
     headers_only: bool,
+    /// The request was let through (its body may follow it upstream).
+    forwarded: bool,
 }
 
 impl Http {
@@ -41,6 +43,7 @@ impl Http {
             label: String::new(),
             body_limit: None,
             headers_only: false,
+            forwarded: false,
         }
     }
 
@@ -103,6 +106,7 @@ impl Http {
                     return self.fail(500, "cannot edit request headers", s);
                 }
                 self.response = response;
+                self.forwarded = true;
                 if resume {
                     if let Err(s) = host::resume() {
                         host::log(LogLevel::Error, &format!("resume failed: {s:?}"));
@@ -266,8 +270,21 @@ impl HttpContext for Http {
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if !self.forwarded {
+            self.forwarded = self
+                .vm
+                .late_response
+                .try_borrow()
+                .is_ok_and(|l| l.contains_key(&self.id));
+        }
         let Some(limit) = self.body_limit else {
-            return Action::Continue;
+            // Headers paused (a callout, a wait): hold the body too, so nothing reaches the upstream
+            // before the decision. Once forwarded, it flows.
+            return if self.forwarded {
+                Action::Continue
+            } else {
+                Action::Pause
+            };
         };
         if !end_of_stream && body_size <= limit {
             return Action::Pause;
@@ -327,7 +344,8 @@ pub fn wake_parked(vm: &Rc<Vm>, back: u32) {
             }
             let mut parked = Http::new(vm.clone(), id);
             let _ = parked.decide(None, true);
-            if !parked.response.is_empty() {
+            if parked.forwarded {
+                // Its response edits, and the mark that its body may now flow.
                 if let Ok(mut late) = vm.late_response.try_borrow_mut() {
                     late.insert(id, std::mem::take(&mut parked.response));
                 }

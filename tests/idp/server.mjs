@@ -52,7 +52,15 @@ const DEFAULT_RESOURCE = { 'portcullis-api': 'api://portcullis-demo' };
 
 const configuration = {
   clients: [
-    { ...common, client_id: 'portcullis', client_secret: 'portcullis-secret', token_endpoint_auth_method: 'client_secret_basic' },
+    // The main client. On sign-out at the IdP it posts a logout token to the first app origin
+    // (OpenID Connect Back-Channel Logout 1.0), with `sid` (also put in its ID tokens).
+    { ...common, client_id: 'portcullis', client_secret: 'portcullis-secret', token_endpoint_auth_method: 'client_secret_basic',
+      // (127.0.0.1, not localhost: Node's fetch may try ::1 first, where Envoy does not listen.)
+      backchannel_logout_uri: `${origins[0].replace('//localhost', '//127.0.0.1')}/oauth2/backchannel_logout`, backchannel_logout_session_required: true },
+    // Refresh tokens (scope offline_access): access tokens live 8 s, refresh tokens rotate on every use
+    // (and a rotated-away one coming back revokes the grant), for tests/e2e/refresh_and_logout.test.mjs.
+    { ...common, client_id: 'portcullis-refresh', client_secret: 'portcullis-refresh-secret', token_endpoint_auth_method: 'client_secret_basic',
+      grant_types: ['authorization_code', 'refresh_token'] },
     { ...common, client_id: 'portcullis-post', client_secret: 'portcullis-post-secret', token_endpoint_auth_method: 'client_secret_post' },
     { ...common, client_id: 'portcullis-public', token_endpoint_auth_method: 'none' },
     // Envoy's native oauth2 filter (bench baseline): it sends its own redirect URI path.
@@ -81,11 +89,17 @@ const configuration = {
   pkce: { required: () => true },
   ttl: {
     ClientCredentials: (ctx, token, client) => (client.clientId === 'svc-short' ? 3 : 600),
+    AccessToken: (ctx, token, client) => (client?.clientId === 'portcullis-refresh' ? 8 : 3600),
   },
+  rotateRefreshToken: true,
+  // Outgoing requests (back-channel logout tokens) go to the app on loopback: drop oidc-provider's
+  // SSRF guard, which refuses loopback and private addresses (right for a public IdP, not for tests).
+  fetch: (url, { dispatcher, ...options }) => globalThis.fetch(url, options),
   cookies: { keys: ['portcullis-dev-idp-cookie-key'] },
   features: {
     devInteractions: { enabled: true },
     clientCredentials: { enabled: true },
+    backchannelLogout: { enabled: true },
     // POST /token/introspection. The default allowedPolicy: a confidential client may introspect any
     // token, a public one (auth method none) only its own (others come back {active: false}).
     introspection: { enabled: true },
@@ -133,5 +147,7 @@ const configuration = {
 
 const provider = new Provider(issuer, configuration);
 provider.on('server_error', (ctx, err) => console.error('idp server_error', err));
+provider.on('backchannel.success', (ctx, client, accountId, sid) => console.log(`idp backchannel logout sent to ${client.clientId} for ${accountId} (sid ${sid})`));
+provider.on('backchannel.error', (ctx, err, client) => console.error(`idp backchannel logout to ${client.clientId} failed: ${err.message} ${err.cause?.code || ""} ${err.cause?.message || ""}`));
 provider.listen(port, '127.0.0.1');
 console.log(`idp listening on ${issuer}`);

@@ -30,6 +30,11 @@ const wasmFilter = (name, filename, configuration) => ({
       // with a fresh one instead of answering 503 on that worker until a restart. Never FAIL_OPEN: that
       // would forward requests unauthenticated.
       failure_policy: 'FAIL_RELOAD',
+      // Pausing in on_http_request_headers is a real StopIteration (Envoy >= 1.35): the body is then
+      // still delivered to the filter (the back-channel logout endpoint reads its logout token there),
+      // and nothing reaches the upstream until the filter decides. Without it, proxy-wasm turns a
+      // pause into StopAllIteration and a body-reading endpoint would hang.
+      allow_on_headers_stop_iteration: true,
     },
   },
 });

@@ -91,6 +91,9 @@ pub struct Config {
     pub redirect_url: Option<String>,
     /// Space-joined scopes.
     pub scope: String,
+    /// The authorization request's `prompt`, if any (OIDC Core §3.1.2.1). Defaults to `consent` when
+    /// the scopes ask for `offline_access`, as OIDC Core §11 requires for a refresh token.
+    pub prompt: Option<String>,
     /// Endpoint prefix, e.g. `/oauth2`.
     pub prefix: String,
     /// Session cookie name; login cookies are `<name>_login_<id>`.
@@ -164,6 +167,8 @@ struct RawConfig {
     redirect_url: Option<String>,
     #[serde(default = "default_scopes")]
     scopes: Vec<String>,
+    #[serde(default)]
+    prompt: Option<String>,
     #[serde(default = "default_prefix")]
     prefix: String,
     cookie: cookie::RawCookie,
@@ -386,6 +391,15 @@ impl Config {
                 "each scope must be a non-empty token without spaces",
             ));
         }
+        if let Some(p) = &raw.prompt {
+            let known = ["none", "login", "consent", "select_account"];
+            if p.is_empty() || p.split(' ').any(|v| !known.contains(&v)) {
+                return Err(invalid(
+                    "prompt",
+                    "space-separated values from none, login, consent, select_account",
+                ));
+            }
+        }
         for (i, d) in raw.allowed_redirect_domains.iter().enumerate() {
             let ok = split_entry(d)
                 .is_some_and(|(host, _)| host_name(host.strip_prefix('.').unwrap_or(host)));
@@ -484,6 +498,12 @@ impl Config {
             client_auth,
             redirect_url: raw.redirect_url,
             scope: raw.scopes.join(" "),
+            prompt: raw.prompt.or_else(|| {
+                raw.scopes
+                    .iter()
+                    .any(|s| s == "offline_access")
+                    .then(|| String::from("consent"))
+            }),
             prefix,
             cookie_name: c.name,
             cookie_attributes: c.attributes,

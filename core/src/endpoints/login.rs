@@ -179,6 +179,7 @@ impl Engine {
             state: &state,
             nonce: &nonce,
             code_challenge: &challenge_s256(&verifier),
+            prompt: cfg.prompt.as_deref(),
         });
         let cookie_name = self.login_cookie_name(&state);
         let mut login = LoginState {

@@ -21,12 +21,14 @@ pub struct AuthorizeParams<'a> {
     pub nonce: &'a str,
     /// `code_challenge` (S256).
     pub code_challenge: &'a str,
+    /// `prompt`, when configured.
+    pub prompt: Option<&'a str>,
 }
 
 /// The URL to redirect the browser to.
 #[must_use]
 pub fn authorization_url(p: &AuthorizeParams<'_>) -> String {
-    let query = encode_pairs(&[
+    let mut pairs = alloc::vec![
         ("response_type", "code"),
         ("client_id", p.client_id),
         ("redirect_uri", p.redirect_uri),
@@ -35,7 +37,11 @@ pub fn authorization_url(p: &AuthorizeParams<'_>) -> String {
         ("nonce", p.nonce),
         ("code_challenge", p.code_challenge),
         ("code_challenge_method", "S256"),
-    ]);
+    ];
+    if let Some(prompt) = p.prompt {
+        pairs.push(("prompt", prompt));
+    }
+    let query = encode_pairs(&pairs);
     let sep = if p.endpoint.contains('?') { '&' } else { '?' };
     let mut url = String::with_capacity(p.endpoint.len() + 1 + query.len());
     url.push_str(p.endpoint);
@@ -58,6 +64,7 @@ mod tests {
             state: "st",
             nonce: "no",
             code_challenge: "cc",
+            prompt: None,
         });
         assert_eq!(
             u,
