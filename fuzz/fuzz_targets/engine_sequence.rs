@@ -591,7 +591,10 @@ impl<'w> Run<'w> {
                 &mut self.rng,
                 &mut self.vm,
             );
-            assert!(!matches!(d, Decision::ReadBody { .. }), "asked twice for the body");
+            assert!(
+                !matches!(d, Decision::ReadBody { .. }),
+                "asked twice for the body"
+            );
         }
         let mut token: Option<TokenSeen> = None;
         let mut first = true;

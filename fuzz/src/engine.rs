@@ -509,3 +509,39 @@ fn build() -> World {
         jwks_rotated,
     }
 }
+
+/// POSTs `body` to the back-channel logout endpoint of the fuzz world's engine (provider loaded);
+/// returns the status of the final answer (0 for a forward, which must not happen).
+#[must_use]
+pub fn backchannel(body: &[u8]) -> u16 {
+    let w = world();
+    let mut vm = w.vm.clone();
+    let headers = vec![
+        (":method".to_string(), "POST".to_string()),
+        (
+            ":path".to_string(),
+            "/oauth2/backchannel_logout".to_string(),
+        ),
+        (":authority".to_string(), APP_HOST.to_string()),
+        (":scheme".to_string(), "https".to_string()),
+        (
+            "content-type".to_string(),
+            "application/x-www-form-urlencoded".to_string(),
+        ),
+    ];
+    let raw = raw_headers(&headers);
+    let mut req = Request::from_headers(&raw);
+    let mut rng = ChaCha20Rng::seed_from_u64(1);
+    let d = w
+        .engine
+        .handle_request(&req, UnixTime(T0), &mut rng, &mut vm);
+    assert!(matches!(d, Decision::ReadBody { .. }), "{d:?}");
+    req.body = Some(body);
+    match w
+        .engine
+        .handle_request(&req, UnixTime(T0), &mut rng, &mut vm)
+    {
+        Decision::Respond { status, .. } => status,
+        _ => 0,
+    }
+}
