@@ -38,6 +38,7 @@ describe('refresh tokens', () => {
   before(async () => {
     s = await startStack({
       name: 'refresh',
+      faults: true,
       plugin: {
         client_id: 'portcullis-refresh',
         client_secret: 'portcullis-refresh-secret',
@@ -94,6 +95,23 @@ describe('refresh tokens', () => {
     const next = again.json().headers['x-forwarded-access-token'];
     assert.notEqual(next, at);
     assert.ok(await tokenValid(s, next));
+  });
+
+  it('a refresh the IdP refuses means 401 for APIs and a fresh login for navigations', async () => {
+    const jar = await signIn(s);
+    assert.equal((await get(`${s.app}/app`, { jar, headers: api })).status, 200);
+    // The token endpoint now refuses (the fault proxy answers 400 in oidc-provider's place).
+    await s.fault('/token', 'status400');
+    try {
+      await sleep(9000);
+      const r = await get(`${s.app}/app`, { jar, headers: api });
+      assert.equal(r.status, 401, r.body.slice(0, 200));
+      const again = await get(`${s.app}/app`, { jar, headers: nav });
+      assert.equal(again.status, 302);
+      assert.ok(again.headers.location.startsWith('/oauth2/start?rd='), again.headers.location);
+    } finally {
+      await s.clearFaults();
+    }
   });
 });
 

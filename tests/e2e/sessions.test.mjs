@@ -58,6 +58,19 @@ describe('a session larger than one cookie', () => {
       const r = await get(`${s.app}/api/me`, { jar: j, headers: { accept: 'application/json' } });
       assert.equal(r.status, 401, `${what}: ${r.status}`);
     }
+    // A callback replayed in a browser that is already signed in (the back button, a second tab that
+    // lost the race) lands on the app instead of an error page; its code is not redeemed again.
+    const again = new Jar();
+    const start = await get(`${s.app}/elsewhere`, { headers: nav, jar: again });
+    const callback = await idpLogin(start.headers.location, 'alice');
+    assert.equal((await get(callback, { headers: nav, jar: again })).status, 302);
+    const attempts = again.names().filter((n) => n.includes('_login_'));
+    assert.deepEqual(attempts, []);
+    const replay = await get(callback, { headers: nav, jar: again });
+    assert.equal(replay.status, 302, replay.body.slice(0, 200));
+    assert.equal(replay.headers.location, '/');
+    const stranger = await get(callback, { headers: nav, jar: new Jar() });
+    assert.equal(stranger.status, 403, 'without a session the replay is still refused');
     // Sign-out clears every chunk.
     const out = await get(`${s.app}/oauth2/sign_out`, { jar, headers: nav });
     assert.equal(out.status, 302);
