@@ -80,7 +80,8 @@ pub const TOKEN_KINDS: &[&str] = &[
 pub const AUTO_KIND: usize = 12;
 
 /// Kinds whose ID token is genuinely signed by the IdP for that attempt (a login may complete).
-pub const GOOD_KINDS: &[usize] = &[0, 1, 8, 11, 12];
+/// `huge_groups` (400 groups) is one since sessions may span several cookies.
+pub const GOOD_KINDS: &[usize] = &[0, 1, 8, 9, 11, 12];
 
 /// A login attempt started in setup: its login cookie, state, nonce, and token replies by kind.
 #[derive(Debug, Clone)]

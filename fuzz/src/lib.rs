@@ -90,7 +90,11 @@ pub fn is_identity_name(name: &[u8]) -> bool {
 /// Oracle: the session, login and hint cookie names of a `_pc` configuration.
 #[must_use]
 pub fn is_pc_cookie(name: &str) -> bool {
-    name == "_pc" || name == "_pc_hint" || name.starts_with("_pc_login_")
+    name == "_pc"
+        || name == "_pc_hint"
+        || name.starts_with("_pc_login_")
+        // The session's chunk cookies (`session::chunks`: `_pc_1` … `_pc_5`).
+        || matches!(name, "_pc_1" | "_pc_2" | "_pc_3" | "_pc_4" | "_pc_5")
 }
 
 /// Percent-decodes leniently (a bad escape stays as written), for oracles.
