@@ -193,7 +193,7 @@ pub enum Reason {
     /// A verified back-channel logout token ended an IdP session or a user's sessions (200).
     BackchannelLogout,
     /// A back-channel logout token was refused (400).
-    LogoutTokenRejected(crate::oidc::verify::LogoutTokenError),
+    LogoutTokenRejected(crate::oidc::LogoutTokenError),
     /// A request body larger than the endpoint accepts (413).
     BodyTooLarge,
     /// `{prefix}/userinfo` answered from the session.

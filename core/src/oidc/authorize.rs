@@ -81,8 +81,13 @@ mod tests {
                 state: "s",
                 nonce: "n",
                 code_challenge: "c",
+                prompt: Some("consent"),
             }
         });
         assert!(u2.starts_with("https://idp/auth?tenant=x&response_type=code"));
+        assert!(
+            u2.ends_with("&code_challenge_method=S256&prompt=consent"),
+            "{u2}"
+        );
     }
 }

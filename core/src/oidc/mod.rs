@@ -159,3 +159,45 @@ impl Alg {
         Alg::ALL.into_iter().find(|a| a.name() == s)
     }
 }
+
+/// Why a logout token was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogoutTokenError {
+    /// Signature, algorithm, key, `iss`, `aud` or dates (as for an ID token).
+    Token(IdTokenError),
+    /// No `events` member naming the back-channel logout event with an object.
+    NotALogoutToken,
+    /// A `nonce` is present (§2.4: prohibited, so an ID token cannot pass as a logout token).
+    NoncePresent,
+    /// No `jti`.
+    JtiMissing,
+    /// Neither `sid` nor `sub`.
+    NoSessionNamed,
+    /// `iat` older than we accept.
+    TooOld,
+}
+
+impl LogoutTokenError {
+    /// Stable code, prefixed `logout_token_`.
+    #[must_use]
+    pub fn code(self) -> &'static str {
+        match self {
+            LogoutTokenError::Token(IdTokenError::WrongIssuer) => "logout_token_wrong_issuer",
+            LogoutTokenError::Token(IdTokenError::WrongAudience) => "logout_token_wrong_audience",
+            LogoutTokenError::Token(IdTokenError::UnknownKey) => "logout_token_unknown_key",
+            LogoutTokenError::Token(IdTokenError::BadSignature) => "logout_token_bad_signature",
+            LogoutTokenError::Token(IdTokenError::IssuedAtMissing) => "logout_token_iat_missing",
+            LogoutTokenError::Token(IdTokenError::IssuedInFuture) => "logout_token_iat_future",
+            LogoutTokenError::Token(IdTokenError::Expired) => "logout_token_expired",
+            LogoutTokenError::Token(IdTokenError::AlgorithmNotAllowed) => {
+                "logout_token_alg_not_allowed"
+            }
+            LogoutTokenError::Token(_) => "logout_token_invalid",
+            LogoutTokenError::NotALogoutToken => "logout_token_events_missing",
+            LogoutTokenError::NoncePresent => "logout_token_nonce_present",
+            LogoutTokenError::JtiMissing => "logout_token_jti_missing",
+            LogoutTokenError::NoSessionNamed => "logout_token_sid_sub_missing",
+            LogoutTokenError::TooOld => "logout_token_too_old",
+        }
+    }
+}
