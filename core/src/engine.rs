@@ -413,6 +413,8 @@ impl Engine {
     /// Called from the host's timer: the refresh callouts due now (send each, hand its reply to
     /// [`Engine::handle_root_response`]).
     pub fn handle_timeout(&self, now: UnixTime, vm: &mut VmState) -> Vec<(Callout, RootPending)> {
+        // A refresh whose reply never came (its request went away): its waiters decide again.
+        self.expire_refreshes(now, vm);
         let mut out = Vec::new();
         for (i, (src, state)) in self.config.issuers.iter().zip(&mut vm.issuers).enumerate() {
             if let Some((c, step)) = state.refresher.handle_timeout(src, now) {

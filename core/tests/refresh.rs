@@ -399,3 +399,28 @@ fn offline_access_asks_for_consent_as_oidc_core_requires() {
     let err = portcullis_core::Engine::from_json(&serde_json::to_vec(&cfg).unwrap()).unwrap_err();
     assert!(err.to_string().contains("prompt"), "{err}");
 }
+
+#[test]
+fn waiters_of_a_refresh_whose_request_went_away_are_woken_by_the_timer() {
+    let mut h = harness();
+    let b = signed_in(&mut h);
+    h.advance(400);
+    // The first request starts a refresh and is then reset (its reply never comes).
+    let lost = first_decision(&mut h, &b, "application/json");
+    assert!(matches!(lost, Decision::Callout { .. }));
+    drop(lost);
+    let Decision::Wait { key } = first_decision(&mut h, &b, "application/json") else {
+        panic!("expected a wait")
+    };
+    // Within the callout timeout nothing happens; after it, the timer wakes the waiter.
+    assert!(h.engine.handle_timeout(h.now, &mut h.vm).is_empty());
+    assert!(h.vm.take_woken().is_empty());
+    h.advance(10);
+    let _ = h.engine.handle_timeout(h.now, &mut h.vm);
+    assert_eq!(h.vm.take_woken(), vec![key]);
+    // Deciding again, it claims (the stale claim in the slot is free again) and refreshes itself.
+    let d = first_decision(&mut h, &b, "application/json");
+    let d = answer(&mut h, d);
+    assert_eq!(reason_code(&d), "session_refreshed");
+    assert_eq!(h.idp.refreshes, 1);
+}

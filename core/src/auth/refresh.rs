@@ -456,6 +456,27 @@ impl Engine {
         self.refresh_failed(flow.navigation, &flow.return_to, &flow.realm)
     }
 
+    /// Forgets refreshes in flight past their callout timeout (the request that started one was
+    /// reset, so its reply will never come) and wakes the requests waiting on them: they decide again
+    /// and start a refresh of their own. Called from `Engine::handle_timeout`.
+    pub(crate) fn expire_refreshes(&self, now: UnixTime, vm: &mut VmState) {
+        let limit = self.config.callout_timeout_ms / 1000 + 2;
+        let r = &mut vm.refreshes;
+        if r.in_flight.is_empty() {
+            return;
+        }
+        let stale: Vec<Arc<str>> = r
+            .in_flight
+            .iter()
+            .filter(|(_, started)| now.0 > **started + limit)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in stale {
+            r.in_flight.remove(&k);
+            r.woken.push(wait_key(&k));
+        }
+    }
+
     /// The token endpoint answered (or did not) a refresh.
     pub(crate) fn finish_refresh(
         &self,
