@@ -40,6 +40,10 @@ demo: (setup "rust" "wasm-opt" "envoy" "node") wasm
 bench *args: (setup "rust" "wasm-opt" "envoy" "node" "bench") wasm
     node bench/run.mjs {{args}}
 
+# Instructions per request of Envoy under callgrind (noise-free; ~3 min per case): target/bench/instructions.json
+bench-instructions: (setup "rust" "wasm-opt" "envoy" "node") wasm
+    node bench/instructions.mjs
+
 # Regenerate envoy/envoy.yaml from tests/lib/envoy-config.mjs
 envoy-yaml:
     cd tests && node lib/envoy-yaml.mjs > ../envoy/envoy.yaml

@@ -387,7 +387,7 @@ pub fn verify_logout_token(
     }
     let iat = dates.iat.ok_or(t(IdTokenError::IssuedAtMissing))?;
     let now = exp.now.0;
-    if iat > now.saturating_add(exp.leeway) {
+    if iat > now.saturating_add(exp.leeway).saturating_add(1) {
         return Err(t(IdTokenError::IssuedInFuture));
     }
     if now.saturating_sub(iat) > max_age.saturating_add(exp.leeway) {
@@ -456,7 +456,10 @@ fn check_dates(
     if require_iat && dates.iat.is_none() {
         return Err(IdTokenError::IssuedAtMissing);
     }
-    let future = |t: Option<u64>| t.is_some_and(|t| t > now.saturating_add(leeway));
+    // One second more than the leeway: clocks here are whole seconds and a host may read its clock
+    // once per tick, so a token issued this very second can look a second ahead even with leeway 0.
+    let future =
+        |t: Option<u64>| t.is_some_and(|t| t > now.saturating_add(leeway).saturating_add(1));
     if future(dates.iat) || future(dates.nbf) {
         return Err(IdTokenError::IssuedInFuture);
     }
@@ -498,4 +501,31 @@ fn check_claims(
         subject,
         claims: c.custom,
     })
+}
+
+#[cfg(test)]
+mod date_tests {
+    use super::*;
+
+    #[test]
+    fn a_token_issued_this_second_passes_with_zero_leeway_one_second_more_does_not() {
+        let now = UnixTime(1_000);
+        let at = |iat: u64| Dates {
+            exp: Some(2_000),
+            iat: Some(iat),
+            nbf: None,
+        };
+        assert!(check_dates(&at(1_000), now, 0, true).is_ok());
+        // The host's clock may lag by one tick (1 s): a token minted this second by the IdP.
+        assert!(check_dates(&at(1_001), now, 0, true).is_ok());
+        assert_eq!(
+            check_dates(&at(1_002), now, 0, true),
+            Err(IdTokenError::IssuedInFuture)
+        );
+        assert!(check_dates(&at(1_061), now, 60, true).is_ok());
+        assert_eq!(
+            check_dates(&at(1_062), now, 60, true),
+            Err(IdTokenError::IssuedInFuture)
+        );
+    }
 }
