@@ -318,3 +318,50 @@ fn an_oversized_id_token_drops_the_sign_out_hint_rather_than_fail() {
     let d = h.navigate(&mut b, "/oauth2/sign_out");
     assert_eq!((status(&d), location(&d).as_str()), (302, "/"));
 }
+
+/// The README's rolling rotation, step by step across two replicas (each a harness with its own
+/// configuration): add behind, promote, retire. Nobody is logged out until their key is retired.
+#[test]
+fn rolling_key_rotation_across_two_replicas_logs_nobody_out() {
+    let k1 = json!({"id": "k1", "secret": KEY_1});
+    let k2 = json!({"id": "k2", "secret": KEY_2});
+    let ring = |keys: Vec<&serde_json::Value>| {
+        let mut c = base_config();
+        merge(&mut c, &json!({"cookie": {"keys": keys}}));
+        c
+    };
+    let mut a = Harness::new();
+    let mut b = Harness::new();
+    let early = signed_in(&mut a);
+    let both = |a: &mut Harness, b: &mut Harness, br: &Browser, what: &str| {
+        assert_eq!(visit(a, br), "authenticated", "replica A, {what}");
+        assert_eq!(visit(b, br), "authenticated", "replica B, {what}");
+    };
+    both(&mut a, &mut b, &early, "before");
+    // 1. Add k2 behind k1, A first: k1 still seals.
+    a.reconfigure(&ring(vec![&k1, &k2]));
+    both(&mut a, &mut b, &early, "A has k1,k2");
+    b.reconfigure(&ring(vec![&k1, &k2]));
+    both(&mut a, &mut b, &early, "both have k1,k2");
+    let mid = signed_in(&mut b);
+    assert!(mid.get("_pc").unwrap().starts_with("k1."), "adding does not change the sealing key");
+    // 2. Promote k2 on A: its new sessions open on B, which still seals with k1.
+    a.reconfigure(&ring(vec![&k2, &k1]));
+    let late = signed_in(&mut a);
+    assert!(late.get("_pc").unwrap().starts_with("k2."));
+    both(&mut a, &mut b, &late, "a k2 session while B seals with k1");
+    both(&mut a, &mut b, &early, "A promoted");
+    b.reconfigure(&ring(vec![&k2, &k1]));
+    for s in [&early, &mid, &late] {
+        both(&mut a, &mut b, s, "both promoted");
+    }
+    // 3. Retire k1: k1 sessions are a fresh login, never an error; k2 sessions live on.
+    a.reconfigure(&ring(vec![&k2]));
+    b.reconfigure(&ring(vec![&k2]));
+    both(&mut a, &mut b, &late, "k1 retired");
+    for h in [&mut a, &mut b] {
+        assert_eq!(visit(h, &early), "login_started");
+        let d = h.send("GET", "/app", &[("accept", "application/json")], Some(&mid));
+        assert_eq!((status(&d), reason_code(&d)), (401, "login_required"));
+    }
+}
