@@ -344,7 +344,10 @@ fn rolling_key_rotation_across_two_replicas_logs_nobody_out() {
     b.reconfigure(&ring(vec![&k1, &k2]));
     both(&mut a, &mut b, &early, "both have k1,k2");
     let mid = signed_in(&mut b);
-    assert!(mid.get("_pc").unwrap().starts_with("k1."), "adding does not change the sealing key");
+    assert!(
+        mid.get("_pc").unwrap().starts_with("k1."),
+        "adding does not change the sealing key"
+    );
     // 2. Promote k2 on A: its new sessions open on B, which still seals with k1.
     a.reconfigure(&ring(vec![&k2, &k1]));
     let late = signed_in(&mut a);
