@@ -4,9 +4,9 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 wasm := "target/portcullis.wasm"
 
 # Run everything CI runs: lints, core/shim tests, then real Envoy + oidc-provider + Chromium end to end.
-test: (setup "rust" "wasm-opt" "envoy" "node" "browser") lint unit wasm e2e
+test: (setup "rust" "wasm-opt" "envoy" "node" "browser" "prometheus") lint unit wasm e2e
 
-# Install what a part needs (rust, wasm-opt, envoy, node, browser, bench); idempotent.
+# Install what a part needs (rust, wasm-opt, envoy, node, browser, bench, prometheus); idempotent.
 setup *parts:
     scripts/setup.sh {{parts}}
 
@@ -28,7 +28,7 @@ wasm: (setup "rust" "wasm-opt")
         -Oz target/wasm32-wasip1/release/portcullis_filter.wasm -o {{wasm}}
     @ls -l target/wasm32-wasip1/release/portcullis_filter.wasm {{wasm}} | awk '{print $5, $9}'
 
-e2e: (setup "envoy" "node" "browser") wasm
+e2e: (setup "envoy" "node" "browser" "prometheus") wasm
     cd tests && node lib/envoy-yaml.mjs --check
     cd tests && node --test --test-concurrency=1 e2e/
 

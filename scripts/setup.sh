@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the project needs, idempotently, on a fresh machine of this kind (Debian 12, root).
-#   scripts/setup.sh [rust] [envoy] [node] [browser] [bench] [wasm-opt]   (no argument: all but bench)
+#   scripts/setup.sh [rust] [envoy] [node] [browser] [bench] [wasm-opt] [prometheus]   (no argument: all but bench)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,6 +40,30 @@ for part in "${parts[@]}"; do
       [ -x /usr/bin/chromium ] || apt_install chromium ;;
     bench)
       apt_install wrk util-linux ;;
+    prometheus)
+      # Debian 12's Prometheus 2.42: /usr/bin/prometheus and /usr/bin/promtool, which the tests start on
+      # their own ports. The package's service must not run (nothing of ours on 9090): a policy-rc.d keeps
+      # the postinst from starting it, and should it run anyway it is stopped and disabled.
+      if [ ! -x /usr/bin/prometheus ] || [ ! -x /usr/bin/promtool ]; then
+        sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+        rc_added=0
+        if [ ! -e /usr/sbin/policy-rc.d ]; then
+          printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+          $sudo chmod +x /usr/sbin/policy-rc.d
+          rc_added=1
+        fi
+        # Without Recommends: prometheus-node-exporter would be a second service (on port 9100).
+        status=0
+        if [ $apt_updated -eq 0 ]; then $sudo apt-get update -qq || status=$?; apt_updated=1; fi
+        echo "setup: apt-get install --no-install-recommends prometheus"
+        [ $status -ne 0 ] || DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null || status=$?
+        if [ $rc_added -eq 1 ]; then $sudo rm -f /usr/sbin/policy-rc.d; fi
+        if [ $status -ne 0 ]; then exit $status; fi
+      fi
+      if [ -d /run/systemd/system ] && systemctl is-active --quiet prometheus 2>/dev/null; then
+        sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+        $sudo systemctl disable --now prometheus >/dev/null 2>&1 || true
+      fi ;;
     *) echo "setup: unknown part $part" >&2; exit 2 ;;
   esac
 done
