@@ -52,6 +52,8 @@ mod auth;
 pub mod endpoints;
 #[cfg(feature = "oidc")]
 pub mod engine;
+#[cfg(feature = "oidc")]
+pub mod explain;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 #[cfg(feature = "oidc")]
