@@ -28,6 +28,17 @@ wasm: (setup "rust" "wasm-opt")
         -Oz target/wasm32-wasip1/release/portcullis_filter.wasm -o {{wasm}}
     @ls -l target/wasm32-wasip1/release/portcullis_filter.wasm {{wasm}} | awk '{print $5, $9}'
 
+# The Wasm image spec's "oci" variant as an OCI image layout in target/oci/portcullis/ (tagged with the
+# workspace version) and as target/oci/portcullis.tar; prints both and the manifest digest (the WasmPlugin's
+# `sha256`). `just oci --compat`: the "compat" variant (plugin.wasm in a tar+gzip layer) beside it.
+# Push with one of these (none is installed here; crane takes the directory, not the tar):
+#   oras cp --from-oci-layout target/oci/portcullis:0.1.0 registry.example.com/platform/portcullis:0.1.0
+#   crane push target/oci/portcullis registry.example.com/platform/portcullis:0.1.0
+#   skopeo copy oci-archive:target/oci/portcullis.tar docker://registry.example.com/platform/portcullis:0.1.0
+# Package the filter as an OCI image for Istio's WasmPlugin and Envoy Gateway (scripts/oci-image.mjs)
+oci *args: wasm
+    node scripts/oci-image.mjs {{args}}
+
 e2e: (setup "envoy" "node" "browser" "prometheus") wasm
     cd tests && node lib/envoy-yaml.mjs --check
     cd tests && node --test --test-concurrency=1 e2e/
