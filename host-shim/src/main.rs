@@ -1,5 +1,10 @@
 //! `portcullis-host-shim --listen 127.0.0.1:8080 --upstream http://127.0.0.1:9100 \
 //!     --cluster idp=http://127.0.0.1:9000 --config plugin.json [--workers 4]`
+//!
+//! `portcullis-host-shim explain --config plugin.json --url http://app/admin [--method GET] \
+//!     [-H 'name: value']... [--user alice [--email a@x] [--groups admins,dev]] [--now UNIX]`
+//! prints what the configuration does with that request (the playground's JSON); exits 1 for a
+//! refused configuration, 2 for a request it cannot build.
 #![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
@@ -14,6 +19,9 @@ fn usage() -> ExitCode {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("explain") {
+        return explain(&args[1..]);
+    }
     let (mut listen, mut upstream, mut config, mut workers) = (None, None, None, 4usize);
     let mut clusters = BTreeMap::new();
     let mut it = args.iter();
@@ -62,5 +70,67 @@ fn main() -> ExitCode {
             eprintln!("portcullis-host-shim: {e}");
             ExitCode::from(1)
         }
+    }
+}
+
+fn explain_usage() -> ExitCode {
+    eprintln!("usage: portcullis-host-shim explain --config FILE --url URL [--method M] [-H 'name: value']... [--user U [--email E] [--groups G1,G2]] [--now UNIX]");
+    ExitCode::from(2)
+}
+
+/// `explain`: the core's explanation of one request, printed as JSON. Conversion only: the flags
+/// become an `ExplainInput`; the core decides and describes.
+fn explain(args: &[String]) -> ExitCode {
+    use portcullis_core::explain::{explain, ExplainInput, Lines, TestIdentity};
+    use rand_chacha::rand_core::SeedableRng;
+
+    let mut input = ExplainInput::default();
+    let (mut config, mut headers, mut user) = (None, Vec::new(), TestIdentity::default());
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let Some(value) = it.next() else {
+            return explain_usage();
+        };
+        match flag.as_str() {
+            "--config" => config = Some(value.clone()),
+            "--method" | "-X" => input.method = Some(value.clone()),
+            "--url" => input.url = value.clone(),
+            "-H" | "--header" => headers.push(value.clone()),
+            "--user" => user.user = value.clone(),
+            "--email" => user.email = Some(value.clone()),
+            "--groups" => user.groups = Some(Lines::One(value.clone())),
+            "--now" => match value.parse() {
+                Ok(n) => input.now = Some(n),
+                Err(_) => return explain_usage(),
+            },
+            _ => return explain_usage(),
+        }
+    }
+    let Some(config) = config else {
+        return explain_usage();
+    };
+    if input.url.is_empty() {
+        return explain_usage();
+    }
+    let plugin_json = match std::fs::read(&config) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("cannot read {config}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    input.headers = Lines::Many(headers);
+    if !user.user.is_empty() {
+        input.session = Some(user);
+    }
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(portcullis_core::explain::SEED);
+    let explanation = explain(&plugin_json, &input, &mut rng);
+    println!("{}", explanation.to_json());
+    if explanation.config_error.is_some() {
+        ExitCode::from(1)
+    } else if explanation.input_error.is_some() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
     }
 }

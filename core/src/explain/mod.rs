@@ -48,6 +48,11 @@ use summary::{route_summary, summarize};
 /// the same input always explains the same way.
 pub const DEFAULT_NOW: UnixTime = UnixTime(1_700_000_000);
 
+/// The seed hosts give their ChaCha RNG for an explanation, so that the playground and the CLI print
+/// the same bytes for the same input (the values it draws — login state, nonces — never leave sealed
+/// cookies except in the login redirect's URL).
+pub const SEED: u64 = 0;
+
 /// Longest response body an explanation repeats (the rest is cut, marked with `…`).
 const MAX_BODY_CHARS: usize = 4096;
 
@@ -245,16 +250,17 @@ pub struct DecisionSummary {
     /// For a 403 on a requirement: which one, what the rule asks, what the identity has.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub requirement: Option<RequirementSummary>,
-    /// Forwarded: the request headers as they go upstream (pseudo-headers left out).
+    /// Forwarded: the request headers as they go upstream, `name: value` (pseudo-headers left out).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub upstream_headers: Option<Vec<(String, String)>>,
+    pub upstream_headers: Option<Vec<String>>,
     /// Forwarded: names of client-sent headers that do not reach the upstream as sent: removed, or
     /// replaced by ours (spoofed identity headers), or rebuilt (`cookie`, without our cookies).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub stripped_headers: Vec<String>,
-    /// Local answer (or response edits when forwarded): its headers; sealed cookie values are elided.
+    /// Local answer (or response edits when forwarded): its headers, `name: value`; sealed cookie
+    /// values are elided.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub response_headers: Vec<(String, String)>,
+    pub response_headers: Vec<String>,
     /// Local answer: its body (cut after a few KB).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,

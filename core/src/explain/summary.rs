@@ -148,20 +148,21 @@ fn elide_cookie(value: &str) -> String {
     }
 }
 
-fn response_headers(headers: &[Header]) -> Vec<(String, String)> {
+/// `name: value` lines, sealed cookie values elided.
+fn response_headers(headers: &[Header]) -> Vec<String> {
     headers
         .iter()
         .map(|(n, v)| {
             if n.eq_ignore_ascii_case("set-cookie") {
-                (n.clone(), elide_cookie(v))
+                format!("{n}: {}", elide_cookie(v))
             } else {
-                (n.clone(), v.clone())
+                format!("{n}: {v}")
             }
         })
         .collect()
 }
 
-fn edits_headers(edits: &HeaderEdits) -> Vec<(String, String)> {
+fn edits_headers(edits: &HeaderEdits) -> Vec<String> {
     let mut out: Vec<(String, String)> = edits
         .sets()
         .map(|(n, v)| (n.to_owned(), String::from_utf8_lossy(v).into_owned()))
@@ -293,7 +294,7 @@ pub(super) fn summarize(
                 reason: Some(reason.code()),
                 message: routine_message(*reason).map(String::from),
                 summary: format!("forwarded upstream{who} (rule {rule}, {})", reason.code()),
-                upstream_headers: Some(upstream),
+                upstream_headers: Some(upstream.iter().map(|(n, v)| format!("{n}: {v}")).collect()),
                 stripped_headers: stripped,
                 response_headers: edits_headers(response),
                 ..DecisionSummary::default()

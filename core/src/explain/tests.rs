@@ -59,8 +59,13 @@ fn header<'a>(d: &'a DecisionSummary, name: &str) -> Option<&'a str> {
     d.upstream_headers
         .as_ref()?
         .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v.as_str())
+        .find_map(|h| h.strip_prefix(name)?.strip_prefix(": "))
+}
+
+fn response_header<'a>(d: &'a DecisionSummary, name: &str) -> Option<&'a str> {
+    d.response_headers
+        .iter()
+        .find_map(|h| h.strip_prefix(name)?.strip_prefix(": "))
 }
 
 const NAVIGATION: &[&str] = &["accept: text/html", "sec-fetch-mode: navigate"];
@@ -123,10 +128,10 @@ fn with_the_group_it_forwards_with_identity_headers_and_without_spoofed_ones() {
     assert_eq!(header(d, "x-forwarded-email"), Some("alice@example.com"));
     assert_eq!(header(d, "x-forwarded-groups"), Some("admins,dev"));
     let ups = d.upstream_headers.as_ref().unwrap();
-    assert!(!ups.iter().any(|(_, v)| v.contains("mallory")), "{ups:?}");
+    assert!(!ups.iter().any(|h| h.contains("mallory")), "{ups:?}");
     assert_eq!(
         ups.iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case("x-forwarded-user"))
+            .filter(|h| h.starts_with("x-forwarded-user:"))
             .count(),
         1
     );
@@ -170,23 +175,13 @@ fn no_session_is_a_login_redirect_for_a_navigation_and_401_for_an_api_call() {
     assert_eq!(ex.route.as_ref().unwrap().rule.as_deref(), Some("default"));
     let d = decision(&ex);
     assert_eq!((d.outcome, d.status), ("login_redirect", Some(302)));
-    let location = d
-        .response_headers
-        .iter()
-        .find(|(n, _)| n == "location")
-        .map(|(_, v)| v.as_str())
-        .unwrap();
+    let location = response_header(d, "location").unwrap();
     assert!(
         location.starts_with("https://login.example.com/authorize?"),
         "{location}"
     );
     // The login cookie is shown by name only.
-    let cookie = d
-        .response_headers
-        .iter()
-        .find(|(n, _)| n == "set-cookie")
-        .map(|(_, v)| v.as_str())
-        .unwrap();
+    let cookie = response_header(d, "set-cookie").unwrap();
     assert!(cookie.contains("=<sealed, "), "{cookie}");
 
     for api in [
