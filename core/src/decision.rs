@@ -116,6 +116,9 @@ pub struct Callout {
     pub body: Vec<u8>,
     /// How long the host waits before reporting [`CalloutResponse::Failed`].
     pub timeout_ms: u64,
+    /// Which IdP endpoint this is (for `portcullis_idp_requests_total`): the host hands it back to
+    /// [`crate::VmState::callout_finished`] with the reply's status and latency.
+    pub endpoint: crate::metrics::IdpEndpoint,
 }
 
 /// The reply to a [`Callout`], as the host saw it. Hosts report failures the way Envoy does, so the core
@@ -172,8 +175,12 @@ pub enum Reason {
     Authenticated,
     /// The path is configured as public: forwarded without authentication.
     PublicPath,
-    /// `{prefix}/ping`.
+    /// `{prefix}/ping` or the configured ping path: liveness (200).
     Ping,
+    /// `{prefix}/ready` or the configured ready path, every issuer's metadata and keys loaded (200).
+    Ready,
+    /// `{prefix}/ready` or the configured ready path before the metadata and keys have loaded (503).
+    NotReady,
     /// A browser navigation without a session: redirected to the IdP.
     LoginStarted,
     /// Not a navigation and no session: 401.
@@ -277,6 +284,8 @@ impl Reason {
             Reason::Authenticated => "authenticated",
             Reason::PublicPath => "public_path",
             Reason::Ping => "ping",
+            Reason::Ready => "ready",
+            Reason::NotReady => "not_ready",
             Reason::LoginStarted => "login_started",
             Reason::LoginRequired => "login_required",
             Reason::LoginCompleted => "login_completed",
@@ -325,19 +334,19 @@ impl Reason {
         }
     }
 
-    /// The log line for a local answer, for failures only: `403 state_mismatch GET /oauth2/callback`.
-    /// `label` is the method and the path *without* its query (codes and states live there).
+    /// Health checks (`/ping`, `/ready`): answered before authentication, never counted as traffic.
     #[must_use]
-    pub fn log_line(self, status: u16, label: &str) -> Option<String> {
-        // The label is client-controlled: control characters would forge or corrupt log lines, and the
-        // length is capped.
-        let label: String = label
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(256)
-            .collect();
-        self.is_failure()
-            .then(|| alloc::format!("{status} {} {label}", self.code()))
+    pub fn is_health(self) -> bool {
+        matches!(self, Reason::Ping | Reason::Ready | Reason::NotReady)
+    }
+
+    /// A request let through as routine traffic (authenticated or public): no log line.
+    #[must_use]
+    pub fn is_plain_pass(self) -> bool {
+        matches!(
+            self,
+            Reason::Authenticated | Reason::BearerAuthenticated | Reason::PublicPath
+        )
     }
 
     /// True for outcomes an operator should see in the log (failures, not routine traffic).
@@ -354,6 +363,7 @@ impl Reason {
             Reason::Authenticated
             | Reason::PublicPath
             | Reason::Ping
+            | Reason::Ready
             | Reason::LoginStarted
             | Reason::LoginRequired
             | Reason::LoginCompleted
@@ -384,7 +394,9 @@ impl Reason {
                 "the identity provider's user information is for another account"
             }
             Reason::MethodNotAllowed => "this endpoint does not accept that method",
-            Reason::ProviderNotReady => "the identity provider is not reachable yet; retry shortly",
+            Reason::ProviderNotReady | Reason::NotReady => {
+                "the identity provider is not reachable yet; retry shortly"
+            }
             Reason::RandomnessUnavailable => "internal error",
             Reason::IdpError => "the identity provider refused the sign-in",
             Reason::IssuerMismatch => "the response came from another issuer",
@@ -421,6 +433,68 @@ impl Reason {
     }
 }
 
+/// Who and what a decision was about, for its log line and the policy-denial counter: the matched
+/// rule and the user, where known. Empty (no allocation) for routine passes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Trace {
+    /// The matched rule's name.
+    pub rule: Option<String>,
+    /// The authenticated user (the configured user claim), when the decision knew one.
+    pub user: Option<String>,
+}
+
+/// What a host keeps of a request until it ends: begun from its first decision, updated by each later
+/// one; `Engine::finish_request` turns it into the request metrics and the log line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The method as a metrics label (`get`, `post`, ..., `other`).
+    pub method: &'static str,
+    /// `METHOD /path` (the query cut: codes and states live there) for the log line; only kept when
+    /// the request may log (never for a routine pass, so the hot path allocates nothing).
+    pub label: Option<String>,
+    /// Why (`None`: the request ended before a final decision, e.g. the client went away).
+    pub reason: Option<Reason>,
+    /// Rule and user.
+    pub trace: Trace,
+}
+
+impl Default for Outcome {
+    fn default() -> Self {
+        Outcome {
+            method: "other",
+            label: None,
+            reason: None,
+            trace: Trace::default(),
+        }
+    }
+}
+
+impl Outcome {
+    /// A request's outcome from its first decision.
+    #[must_use]
+    pub fn begin(req: &crate::request::Request<'_>, d: &Decision) -> Outcome {
+        let quiet = d
+            .reason()
+            .is_some_and(|r| r.is_plain_pass() || r.is_health());
+        let mut o = Outcome {
+            method: crate::metrics::method_label(req.method),
+            label: (!quiet).then(|| alloc::format!("{} {}", req.method, req.path_only())),
+            reason: None,
+            trace: Trace::default(),
+        };
+        o.update(d);
+        o
+    }
+
+    /// A later decision of the same request (after a callout, a wait or a body read).
+    pub fn update(&mut self, d: &Decision) {
+        if let Some(r) = d.reason() {
+            self.reason = Some(r);
+            self.trace = d.trace().cloned().unwrap_or_default();
+        }
+    }
+}
+
 /// What the adapter must do with a request. Exhaustive on purpose: a new variant must break every
 /// adapter's build.
 #[must_use]
@@ -435,6 +509,8 @@ pub enum Decision {
         response: HeaderEdits,
         /// Why.
         reason: Reason,
+        /// Rule and user, for the log line (empty for routine passes).
+        trace: Trace,
     },
     /// Answer locally (redirect to the IdP, 401/403, error page). The adapter MUST NOT forward.
     Respond {
@@ -446,6 +522,8 @@ pub enum Decision {
         body: Vec<u8>,
         /// Why.
         reason: Reason,
+        /// Rule and user, for the log line.
+        trace: Trace,
     },
     /// The decision needs the request body (e.g. a back-channel logout token). The adapter MUST pause
     /// the request, read the whole body (it may stop after `limit + 1` bytes) and call
@@ -494,23 +572,31 @@ impl Decision {
             | Decision::Claim { .. } => None,
         }
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+    /// The trace of a final decision.
+    #[must_use]
+    pub fn trace(&self) -> Option<&Trace> {
+        match self {
+            Decision::Forward { trace, .. } | Decision::Respond { trace, .. } => Some(trace),
+            _ => None,
+        }
+    }
 
-    #[test]
-    fn log_lines_drop_control_characters_and_stay_short() {
-        let line = Reason::StateMismatch
-            .log_line(403, "GET /x\x1b[31m\u{85}y")
-            .unwrap_or_default();
-        assert_eq!(line, "403 state_mismatch GET /x[31my");
-        let long = alloc::format!("GET /{}", "a".repeat(10_000));
-        let line = Reason::StateMismatch
-            .log_line(403, &long)
-            .unwrap_or_default();
-        assert!(line.len() < 300, "{}", line.len());
-        assert_eq!(Reason::Authenticated.log_line(200, "GET /"), None);
+    /// Records the matched rule (and the user, if given) in a final decision that is not a routine
+    /// pass; routine passes stay untraced, so the hot path allocates nothing.
+    pub fn traced(mut self, rule: &str, user: Option<&str>) -> Self {
+        if let Decision::Forward { trace, reason, .. } | Decision::Respond { trace, reason, .. } =
+            &mut self
+        {
+            if !reason.is_plain_pass() {
+                if trace.rule.is_none() {
+                    trace.rule = Some(String::from(rule));
+                }
+                if trace.user.is_none() {
+                    trace.user = user.map(String::from);
+                }
+            }
+        }
+        self
     }
 }

@@ -26,6 +26,7 @@ use crate::config::{Config, ConfigError};
 use crate::decision::{Callout, CalloutResponse, Decision, Header, HeaderEdits, Reason};
 use crate::endpoints::Endpoint;
 use crate::identity::Source;
+use crate::metrics::Counter;
 use crate::oidc::refresh::{RefreshOutcome, RefreshPending};
 use crate::policy::navigation::{is_navigation, prefers_json};
 use crate::policy::redirect::validate_redirect;
@@ -158,7 +159,11 @@ impl Engine {
         vm: &mut VmState,
     ) -> Decision {
         let d = self.pipeline(req, now, rng, vm);
-        vm.count(&d);
+        let login = matches!(
+            Endpoint::parse(req.path_only(), &self.config.prefix),
+            Some(Endpoint::Start | Endpoint::Callback)
+        );
+        vm.count(&d, login);
         d
     }
 
@@ -172,22 +177,26 @@ impl Engine {
         if req.malformed {
             return self.error(req, 400, Reason::RequestMalformed);
         }
-        if let Some(endpoint) = Endpoint::parse(req.path_only(), &self.config.prefix) {
+        let endpoint = Endpoint::parse(req.path_only(), &self.config.prefix)
+            .or_else(|| self.health_endpoint(req.path_only()));
+        if let Some(endpoint) = endpoint {
             return self.endpoint(endpoint, req, now, rng, vm);
         }
         let route = match self.config.policy.route(req) {
             Ok(route) => route,
             Err(_) => return self.error(req, 400, Reason::PathInvalid),
         };
-        match route.action {
+        let d = match route.action {
             Action::Public => Decision::Forward {
                 request: self.upstream_edits(req, None, false),
                 response: HeaderEdits::default(),
                 reason: Reason::PublicPath,
+                trace: crate::decision::Trace::default(),
             },
             Action::Deny => self.error(req, 403, Reason::RouteDenied),
             Action::Authenticate => self.authenticate(route, req, now, rng, vm),
-        }
+        };
+        d.traced(&route.name, None)
     }
 
     /// Step 3 and 4 of the pipeline: who is asking (bearer token or session, as the route accepts),
@@ -267,9 +276,11 @@ impl Engine {
                     403,
                     Reason::InsufficientScope,
                     unmet.detail.as_deref(),
-                );
+                )
+                .traced(&route.name, Some(&hit.identity.user));
             }
-            return response::forbidden(unmet.requirement, &route.name, browser);
+            return response::forbidden(unmet.requirement, &route.name, browser)
+                .traced(&route.name, Some(&hit.identity.user));
         }
         edits.identity = Some(hit.upstream.clone());
         Decision::Forward {
@@ -280,6 +291,7 @@ impl Engine {
             } else {
                 Reason::Authenticated
             },
+            trace: crate::decision::Trace::default(),
         }
     }
 
@@ -299,6 +311,18 @@ impl Engine {
         response::login_required(req.authority, &self.start_url(&return_to))
     }
 
+    /// The configured health paths outside the prefix (exact match).
+    fn health_endpoint(&self, path: &str) -> Option<Endpoint> {
+        let h = &self.config.health;
+        if h.ping_path.as_deref() == Some(path) {
+            Some(Endpoint::Ping)
+        } else if h.ready_path.as_deref() == Some(path) {
+            Some(Endpoint::Ready)
+        } else {
+            None
+        }
+    }
+
     fn endpoint(
         &self,
         endpoint: Endpoint,
@@ -308,18 +332,31 @@ impl Engine {
         vm: &mut VmState,
     ) -> Decision {
         match endpoint {
-            Endpoint::Ping => Decision::Respond {
-                status: 200,
-                headers: std::vec![("content-type".into(), "text/plain".into())],
-                body: b"OK".to_vec(),
-                reason: Reason::Ping,
-            },
+            Endpoint::Ping => response::text(200, "OK", Reason::Ping),
+            Endpoint::Ready if vm.all_issuers_ready() => response::text(200, "OK", Reason::Ready),
+            Endpoint::Ready => response::text(503, "not ready", Reason::NotReady),
             Endpoint::Callback => self.callback(req, now, vm),
             Endpoint::Start => self.start(req, now, rng, vm),
             Endpoint::SignOut => self.sign_out(req, vm),
             Endpoint::UserInfo => self.userinfo(req, now, vm),
             Endpoint::BackchannelLogout => self.backchannel_logout(req, now, vm),
         }
+    }
+
+    /// A request the host counted with [`VmState::request_started`] has ended: `status` is what went
+    /// downstream (0: no response, e.g. the client went away), after `latency_us` microseconds. Counts
+    /// it (health checks and unanswered requests are not traffic) and returns its log line, if any.
+    pub fn finish_request(
+        &self,
+        outcome: &crate::decision::Outcome,
+        status: u16,
+        latency_us: u64,
+        vm: &mut VmState,
+    ) -> Option<LogLine> {
+        let traffic = status != 0 && !outcome.reason.is_some_and(Reason::is_health);
+        vm.metrics
+            .request_finished(outcome.method, status, latency_us, traffic);
+        crate::audit::line(self.config.log_format, outcome, status, latency_us)
     }
 
     /// Continues a request after its callout's reply.
@@ -331,8 +368,9 @@ impl Engine {
         rng: &mut (impl RngCore + CryptoRng),
         vm: &mut VmState,
     ) -> Decision {
+        let login = matches!(*pending.0, Flow::Login(_));
         let d = self.resume(*pending.0, response, now, rng, vm);
-        vm.count(&d);
+        vm.count(&d, login);
         d
     }
 
@@ -369,6 +407,7 @@ impl Engine {
                     browser: flow.browser,
                 };
                 self.decide_bearer(verdict, &ctx, || flow.edits, false)
+                    .traced(&flow.route.name, None)
             }
         }
     }
@@ -450,10 +489,15 @@ impl Engine {
         ) else {
             return RootStep::default();
         };
-        match state
+        let outcome = state
             .refresher
-            .handle_callout_response(src, pending.step, response, now)
-        {
+            .handle_callout_response(src, pending.step, response, now);
+        match &outcome {
+            RefreshOutcome::Updated(_) => vm.metrics.count(Counter::KeysetRefreshes("ok")),
+            RefreshOutcome::Failed(_) => vm.metrics.count(Counter::KeysetRefreshes("failed")),
+            RefreshOutcome::Next(..) => {}
+        }
+        match outcome {
             RefreshOutcome::Updated(provider) => {
                 let first = state.provider.is_none();
                 state.provider = Some(provider);

@@ -39,6 +39,7 @@ pub mod config;
 pub mod decision;
 pub mod identity;
 pub mod json;
+pub mod metrics;
 pub mod oidc;
 pub mod policy;
 pub mod request;
@@ -46,6 +47,8 @@ pub mod response;
 pub mod session;
 pub mod time;
 
+#[cfg(feature = "oidc")]
+pub mod audit;
 #[cfg(feature = "oidc")]
 mod auth;
 #[cfg(feature = "oidc")]
@@ -60,7 +63,9 @@ pub mod testkit;
 pub mod vm;
 
 pub use config::{Config, ConfigError};
-pub use decision::{Callout, CalloutReply, CalloutResponse, Decision, Header, HeaderEdits, Reason};
+pub use decision::{
+    Callout, CalloutReply, CalloutResponse, Decision, Header, HeaderEdits, Outcome, Reason, Trace,
+};
 #[cfg(feature = "oidc")]
 pub use engine::{Engine, LogLine, Pending, RootPending, RootStep};
 #[cfg(feature = "oidc")]

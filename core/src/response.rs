@@ -22,6 +22,21 @@ pub fn redirect(location: String, mut extra: Vec<Header>, reason: Reason) -> Dec
         headers: extra,
         body: Vec::new(),
         reason,
+        trace: crate::decision::Trace::default(),
+    }
+}
+
+/// A plain-text response (health checks).
+pub fn text(status: u16, body: &str, reason: Reason) -> Decision {
+    Decision::Respond {
+        status,
+        headers: vec![
+            h("content-type", "text/plain"),
+            h("cache-control", "no-store"),
+        ],
+        body: Vec::from(body.as_bytes()),
+        reason,
+        trace: crate::decision::Trace::default(),
     }
 }
 
@@ -39,6 +54,7 @@ pub fn json(
         headers: extra,
         body: serde_json::to_vec(body).unwrap_or_default(),
         reason,
+        trace: crate::decision::Trace::default(),
     }
 }
 
@@ -90,6 +106,7 @@ pub fn error(
             headers: extra,
             body: body.into_bytes(),
             reason,
+            trace: crate::decision::Trace::default(),
         }
     } else {
         json(
@@ -148,6 +165,7 @@ pub fn forbidden(
             ],
             body: body.into_bytes(),
             reason,
+            trace: crate::decision::Trace::default(),
         }
     } else {
         json(

@@ -3,12 +3,12 @@
 //! keys, the refresh schedule) lives here, and only the engine changes it: adapters hold it, lend it to
 //! every `handle_*` call, and install or decide nothing themselves.
 
-use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use crate::decision::Decision;
+use crate::metrics::{IdpEndpoint, MetricUpdate, Metrics};
 
 use crate::config::Config;
 use crate::oidc::refresh::{Provider, Refresher};
@@ -38,8 +38,8 @@ pub struct VmState {
     pub(crate) refreshes: crate::auth::refresh::Refreshes,
     /// Sessions ended by back-channel logout (shared with the other workers through the host).
     pub(crate) revocations: Revocations,
-    /// Final decisions by reason code since the host last took them.
-    counts: BTreeMap<&'static str, u64>,
+    /// Counters, histograms and the in-flight gauge since the host last took them.
+    pub(crate) metrics: Metrics,
 }
 
 impl VmState {
@@ -51,7 +51,7 @@ impl VmState {
             token_cache_misses: 0,
             revocations: Revocations::default(),
             refreshes: crate::auth::refresh::Refreshes::default(),
-            counts: BTreeMap::new(),
+            metrics: Metrics::default(),
             issuers: config
                 .issuers
                 .iter()
@@ -66,23 +66,48 @@ impl VmState {
         self.issuers.get(index).and_then(|i| i.provider.as_ref())
     }
 
-    /// Whether the login issuer's metadata and keys have loaded (readiness).
+    /// Whether the login issuer's metadata and keys have loaded (logins can start).
     #[must_use]
     pub fn is_ready(&self) -> bool {
         self.provider(0).is_some()
     }
 
-    /// Counts a final decision by its reason (a callout is counted when its flow ends).
-    pub(crate) fn count(&mut self, d: &Decision) {
+    /// Whether every configured issuer's metadata and keys have loaded (`/ready`).
+    #[must_use]
+    pub fn all_issuers_ready(&self) -> bool {
+        self.issuers.iter().all(|i| i.provider.is_some())
+    }
+
+    /// Counts a final decision by its reason and families (a callout is counted when its flow ends).
+    /// `login`: the decision ends a login endpoint or flow.
+    pub(crate) fn count(&mut self, d: &Decision, login: bool) {
         if let Some(r) = d.reason() {
-            *self.counts.entry(r.code()).or_insert(0) += 1;
+            let rule = d.trace().and_then(|t| t.rule.as_deref());
+            self.metrics.decision(r, login, rule);
         }
     }
 
-    /// The decisions counted since the last call, by reason code (hosts export them as counters, e.g.
-    /// `portcullis_<code>_total`), and resets them.
-    pub fn take_counts(&mut self) -> BTreeMap<&'static str, u64> {
-        core::mem::take(&mut self.counts)
+    /// A request reached the host (the in-flight gauge). Every request counted here must end in
+    /// [`crate::Engine::finish_request`].
+    pub fn request_started(&mut self) {
+        self.metrics.request_started();
+    }
+
+    /// A callout the host sent ended: `status` as the host reported it (`None`: no response), after
+    /// `latency_us` microseconds. `endpoint` is the callout's own [`crate::Callout::endpoint`].
+    pub fn callout_finished(
+        &mut self,
+        endpoint: IdpEndpoint,
+        status: Option<u16>,
+        latency_us: u64,
+    ) {
+        self.metrics.callout_finished(endpoint, status, latency_us);
+    }
+
+    /// Every metric moved since the last call, as stat updates (hosts define each name once and add
+    /// the delta; Envoy's `stats_tags` turn the `.label.value` segments into labels), and resets them.
+    pub fn take_metrics(&mut self) -> Vec<MetricUpdate> {
+        self.metrics.take()
     }
 
     /// Verified-token cache: (hits, misses, entries held).

@@ -262,6 +262,7 @@ fn answer_token(h: &Harness) -> Decision {
         },
         response: Default::default(),
         reason: portcullis_core::Reason::Authenticated,
+        trace: Default::default(),
     }
 }
 

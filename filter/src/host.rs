@@ -19,6 +19,19 @@ pub fn now() -> Result<UnixTime, Status> {
     abi::current_time_nanos().map(|ns| UnixTime(ns / 1_000_000_000))
 }
 
+/// The host clock in nanoseconds (for latencies).
+pub fn now_nanos() -> Result<u64, Status> {
+    abi::current_time_nanos()
+}
+
+/// The `:status` of the response on its way downstream, if readable.
+pub fn response_status() -> Option<u16> {
+    abi::header_value(MapType::HttpResponseHeaders, ":status")
+        .ok()
+        .flatten()
+        .and_then(|s| std::str::from_utf8(&s).ok()?.parse::<u16>().ok())
+}
+
 /// Applies header edits to a header map, with the core's semantics ([`HeaderEdits::apply_raw`]):
 /// remove, then set (replace), then the identity headers, then add (append).
 pub fn apply_edits(map: MapType, edits: &HeaderEdits) -> Result<(), Status> {
@@ -109,14 +122,18 @@ pub fn dispatch(c: &portcullis_core::Callout) -> Result<u32, Status> {
     )
 }
 
-/// A counter, defined on first use (ids are per VM).
-pub fn define_counter(name: &str) -> Option<u32> {
-    abi::define_metric(MetricType::Counter, name).ok()
+/// A counter or gauge, defined on first use (ids are per VM; the same name in every VM is one stat).
+pub fn define_metric(kind: portcullis_core::metrics::MetricKind, name: &str) -> Option<u32> {
+    let kind = match kind {
+        portcullis_core::metrics::MetricKind::Counter => MetricType::Counter,
+        portcullis_core::metrics::MetricKind::Gauge => MetricType::Gauge,
+    };
+    abi::define_metric(kind, name).ok()
 }
 
-/// Adds `n` to a counter.
-pub fn add(id: u32, n: u64) {
-    let _ = abi::increment_metric(id, i64::try_from(n).unwrap_or(i64::MAX));
+/// Moves a counter or gauge by `delta`.
+pub fn add(id: u32, delta: i64) {
+    let _ = abi::increment_metric(id, delta);
 }
 
 /// Makes later host calls act on context `id` (`Err` if it is gone, e.g. the client went away).

@@ -2,8 +2,9 @@
 
 use std::rc::Rc;
 
+use portcullis_core::metrics::IdpEndpoint;
 use portcullis_core::request::parse_header_map;
-use portcullis_core::{Decision, Engine, HeaderEdits, Pending, Reason, Request};
+use portcullis_core::{Decision, Engine, HeaderEdits, Outcome, Pending, Reason, Request};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, LogLevel, MapType, Status};
 
@@ -23,8 +24,14 @@ pub struct Http {
     waiting: Option<(Rc<Engine>, Pending)>,
     /// Response edits to apply when the upstream answers.
     response: HeaderEdits,
-    /// `METHOD /path` (no query: it may hold codes and states) for log lines.
-    label: String,
+    /// What the core decided so far, kept for the metrics and the log line at the end.
+    outcome: Option<Outcome>,
+    /// When the request arrived (host clock, ns), once counted as started.
+    started_ns: Option<u64>,
+    /// The status sent downstream (0 until known).
+    status: u16,
+    /// The callout in flight: its endpoint and when it was sent (ns).
+    callout: Option<(IdpEndpoint, u64)>,
     /// The engine asked for the request body, at most this many bytes.
     body_limit: Option<usize>,
     /// The request ended with its headers (there is no body to wait for).
@@ -40,7 +47,10 @@ impl Http {
             id,
             waiting: None,
             response: HeaderEdits::default(),
-            label: String::new(),
+            outcome: None,
+            started_ns: None,
+            status: 0,
+            callout: None,
             body_limit: None,
             headers_only: false,
             forwarded: false,
@@ -87,9 +97,9 @@ impl Http {
             // A back-channel logout: the other workers learn of it now, not at their next tick.
             self.vm.sync_revocations(&engine);
         }
-        if !matches!(decision, Decision::Forward { .. }) {
-            // Only local answers and callouts may log; forwarded requests skip the allocation.
-            self.label = format!("{} {}", req.method, req.path_only());
+        match &mut self.outcome {
+            Some(o) => o.update(&decision),
+            None => self.outcome = Some(Outcome::begin(&req, &decision)),
         }
         self.carry_out(engine, decision, resume)
     }
@@ -118,11 +128,10 @@ impl Http {
                 status,
                 headers,
                 body,
-                reason,
+                ..
             } => {
-                if let Some(line) = reason.log_line(status, &self.label) {
-                    host::log(LogLevel::Warn, &line);
-                }
+                // Its log line is written when the request ends (`on_log`), with the latency.
+                self.status = status;
                 if let Err(s) = host::send_response(status, &headers, &body) {
                     host::log(LogLevel::Error, &format!("cannot send response: {s:?}"));
                 }
@@ -146,6 +155,7 @@ impl Http {
             Decision::Callout { callout, pending } => match host::dispatch(&callout) {
                 Ok(_token) => {
                     self.waiting = Some((engine, pending));
+                    self.callout = Some((callout.endpoint, host::now_nanos().unwrap_or(0)));
                     Action::Pause
                 }
                 Err(s) => {
@@ -156,8 +166,11 @@ impl Http {
                             callout.cluster
                         ),
                     );
-                    let next = self.continue_flow(engine, pending, CalloutReply::failed());
-                    let (engine, decision) = next;
+                    if let Ok(mut state) = self.vm.state.try_borrow_mut() {
+                        state.callout_finished(callout.endpoint, None, 0);
+                    }
+                    let (engine, decision) =
+                        self.continue_flow(engine, pending, CalloutReply::failed());
                     self.carry_out(engine, decision, resume)
                 }
             },
@@ -165,7 +178,7 @@ impl Http {
     }
 
     fn continue_flow(
-        &self,
+        &mut self,
         engine: Rc<Engine>,
         pending: Pending,
         reply: CalloutReply,
@@ -188,6 +201,9 @@ impl Http {
                 &mut engine.new_vm(),
             ),
         };
+        if let Some(o) = &mut self.outcome {
+            o.update(&decision);
+        }
         (engine, decision)
     }
 
@@ -230,11 +246,13 @@ impl Http {
         self.carry_out(engine, decision, resume)
     }
 
-    fn fail(&self, status: u16, what: &str, s: Status) -> Action {
+    fn fail(&mut self, status: u16, what: &str, s: Status) -> Action {
+        let label = self.outcome.as_ref().and_then(|o| o.label.as_deref());
         host::log(
             LogLevel::Error,
-            &format!("{status} {what} ({s:?}) {}", self.label),
+            &format!("{status} {what} ({s:?}) {}", label.unwrap_or("")),
         );
+        self.status = status;
         let _ = host::send_response(
             status,
             &[("content-type".into(), "text/plain".into())],
@@ -255,8 +273,14 @@ impl Context for Http {
         let Some((engine, pending)) = self.waiting.take() else {
             return;
         };
-        let (engine, decision) =
-            self.continue_flow(engine, pending, read_reply(num_headers, body_size));
+        let reply = read_reply(num_headers, body_size);
+        if let Some((endpoint, sent)) = self.callout.take() {
+            let us = host::now_nanos().unwrap_or(sent).saturating_sub(sent) / 1000;
+            if let Ok(mut state) = self.vm.state.try_borrow_mut() {
+                state.callout_finished(endpoint, reply.status, us);
+            }
+        }
+        let (engine, decision) = self.continue_flow(engine, pending, reply);
         self.vm.flush_shared_writes();
         let _ = self.carry_out(engine, decision, true);
         self.wake_parked();
@@ -266,6 +290,10 @@ impl Context for Http {
 impl HttpContext for Http {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         self.headers_only = end_of_stream;
+        if let (Ok(ns), Ok(mut state)) = (host::now_nanos(), self.vm.state.try_borrow_mut()) {
+            state.request_started();
+            self.started_ns = Some(ns);
+        }
         self.decide(None, false)
     }
 
@@ -299,6 +327,10 @@ impl HttpContext for Http {
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        // Every response passes here, the upstream's, Envoy's own and our local replies alike.
+        if let Some(status) = host::response_status() {
+            self.status = status;
+        }
         if let Some(late) = self
             .vm
             .late_response
@@ -317,6 +349,33 @@ impl HttpContext for Http {
             }
         }
         Action::Continue
+    }
+
+    fn on_log(&mut self) {
+        // The request is over: its metrics and, unless it was a routine pass, its log line.
+        let Some(started) = self.started_ns.take() else {
+            return;
+        };
+        let us = host::now_nanos().unwrap_or(started).saturating_sub(started) / 1000;
+        let engine = self.vm.engine.try_borrow().ok().and_then(|e| e.clone());
+        let (Some(engine), Ok(mut state)) = (engine, self.vm.state.try_borrow_mut()) else {
+            return;
+        };
+        let late = self
+            .vm
+            .late_outcome
+            .try_borrow_mut()
+            .ok()
+            .and_then(|mut l| l.remove(&self.id));
+        let outcome = late.or_else(|| self.outcome.take()).unwrap_or_default();
+        if let Some(line) = engine.finish_request(&outcome, self.status, us, &mut state) {
+            let level = if line.warn {
+                LogLevel::Warn
+            } else {
+                LogLevel::Info
+            };
+            host::log(level, &line.text);
+        }
     }
 }
 
@@ -344,6 +403,12 @@ pub fn wake_parked(vm: &Rc<Vm>, back: u32) {
             }
             let mut parked = Http::new(vm.clone(), id);
             let _ = parked.decide(None, true);
+            if let (Some(o), Ok(mut late)) =
+                (parked.outcome.take(), vm.late_outcome.try_borrow_mut())
+            {
+                // The context Envoy keeps for this request learns its final decision at `on_log`.
+                late.insert(id, o);
+            }
             if parked.forwarded {
                 // Its response edits, and the mark that its body may now flow.
                 if let Ok(mut late) = vm.late_response.try_borrow_mut() {

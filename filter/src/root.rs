@@ -13,6 +13,7 @@ use proxy_wasm::types::{ContextType, LogLevel};
 use crate::callout::read_reply;
 use crate::host;
 use crate::http::Http;
+use portcullis_core::metrics::{IdpEndpoint, MetricKind, MetricUpdate};
 use portcullis_core::CalloutReply;
 
 const TICK_UNTIL_READY: Duration = Duration::from_millis(200);
@@ -29,12 +30,16 @@ pub struct Vm {
     /// The clock as read at the last tick. The core works in whole seconds and ticks come every second,
     /// so requests read this instead of making a host call each.
     clock: Cell<Option<UnixTime>>,
-    /// Counts waiting for the next flush by reason code, and each counter's host id once defined.
-    metrics: RefCell<BTreeMap<&'static str, (u64, Option<u32>)>>,
+    /// Decisions the core never saw (no configuration yet), by reason code, until the next flush.
+    unconfigured: RefCell<BTreeMap<&'static str, u64>>,
+    /// Each stat's host id once defined, by name.
+    metric_ids: RefCell<BTreeMap<String, u32>>,
     /// Requests parked on a `Decision::Wait`, by its key: their context ids.
     pub parked: RefCell<BTreeMap<u64, Vec<u32>>>,
     /// Response edits decided for a parked request after it resumed, by context id.
     pub late_response: RefCell<BTreeMap<u32, portcullis_core::HeaderEdits>>,
+    /// The final decision of a parked request after it resumed, by context id (for its `on_log`).
+    pub late_outcome: RefCell<BTreeMap<u32, portcullis_core::Outcome>>,
 }
 
 impl Vm {
@@ -50,8 +55,8 @@ impl Vm {
     /// in `VmState`; [`Vm::flush_metrics`] moves both to the host on the next tick, keeping a host call
     /// off every request.
     pub fn count(&self, code: &'static str) {
-        if let Ok(mut m) = self.metrics.try_borrow_mut() {
-            m.entry(code).or_insert((0, None)).0 += 1;
+        if let Ok(mut m) = self.unconfigured.try_borrow_mut() {
+            *m.entry(code).or_insert(0) += 1;
         }
     }
 
@@ -121,27 +126,37 @@ impl Vm {
         }
     }
 
-    /// Adds the pending counts to `portcullis_<code>_total` (Envoy's /stats, prefixed `wasmcustom`).
+    /// Moves what the core counted since the last tick (and the unconfigured answers) to the host's
+    /// stats: Envoy's /stats prefixes them `wasmcustom.`, and its `stats_tags` turn the `.label.value`
+    /// segments into Prometheus labels.
     pub fn flush_metrics(&self) {
-        let Ok(mut m) = self.metrics.try_borrow_mut() else {
+        let mut updates = match self.state.try_borrow_mut() {
+            Ok(mut state) => state.take_metrics(),
+            Err(_) => return,
+        };
+        if let Ok(mut m) = self.unconfigured.try_borrow_mut() {
+            updates.extend(
+                std::mem::take(&mut *m)
+                    .into_iter()
+                    .map(|(code, n)| MetricUpdate {
+                        name: format!("portcullis_decisions_total.reason.{code}"),
+                        kind: MetricKind::Counter,
+                        delta: i64::try_from(n).unwrap_or(i64::MAX),
+                    }),
+            );
+        }
+        let Ok(mut ids) = self.metric_ids.try_borrow_mut() else {
             return;
         };
-        if let Ok(mut state) = self.state.try_borrow_mut() {
-            for (code, n) in state.take_counts() {
-                m.entry(code).or_insert((0, None)).0 += n;
-            }
-        }
-        for (code, (pending, id)) in m.iter_mut() {
-            if *pending == 0 {
-                continue;
-            }
-            if id.is_none() {
-                *id = host::define_counter(&format!("portcullis_{code}_total"));
-            }
-            if let Some(id) = id {
-                host::add(*id, *pending);
-                *pending = 0;
-            }
+        for u in updates {
+            let id = match ids.get(&u.name) {
+                Some(id) => *id,
+                None => match host::define_metric(u.kind, &u.name) {
+                    Some(id) => *ids.entry(u.name).or_insert(id),
+                    None => continue,
+                },
+            };
+            host::add(id, u.delta);
         }
     }
 }
@@ -150,7 +165,8 @@ impl Vm {
 pub struct Root {
     id: u32,
     vm: Rc<Vm>,
-    in_flight: BTreeMap<u32, RootPending>,
+    /// Root callouts in flight by token: the flow, the endpoint and when it was sent (ns).
+    in_flight: BTreeMap<u32, (RootPending, IdpEndpoint, u64)>,
     ready_tick: bool,
 }
 
@@ -162,10 +178,12 @@ impl Root {
             vm: Rc::new(Vm {
                 engine: RefCell::new(None),
                 state: RefCell::new(VmState::default()),
-                metrics: RefCell::new(BTreeMap::new()),
+                unconfigured: RefCell::new(BTreeMap::new()),
+                metric_ids: RefCell::new(BTreeMap::new()),
                 clock: Cell::new(None),
                 parked: RefCell::new(BTreeMap::new()),
                 late_response: RefCell::new(BTreeMap::new()),
+                late_outcome: RefCell::new(BTreeMap::new()),
             }),
             in_flight: BTreeMap::new(),
             ready_tick: false,
@@ -179,7 +197,9 @@ impl Root {
     fn send(&mut self, callout: portcullis_core::Callout, pending: RootPending) {
         match host::dispatch(&callout) {
             Ok(token) => {
-                self.in_flight.insert(token, pending);
+                let sent = host::now_nanos().unwrap_or(0);
+                self.in_flight
+                    .insert(token, (pending, callout.endpoint, sent));
             }
             Err(status) => {
                 host::log(
@@ -189,6 +209,9 @@ impl Root {
                         callout.cluster
                     ),
                 );
+                if let Ok(mut state) = self.vm.state.try_borrow_mut() {
+                    state.callout_finished(callout.endpoint, None, 0);
+                }
                 self.finish(pending, CalloutReply::failed());
             }
         }
@@ -225,8 +248,13 @@ impl Context for Root {
         body_size: usize,
         _num_trailers: usize,
     ) {
-        if let Some(pending) = self.in_flight.remove(&token_id) {
-            self.finish(pending, read_reply(num_headers, body_size));
+        if let Some((pending, endpoint, sent)) = self.in_flight.remove(&token_id) {
+            let reply = read_reply(num_headers, body_size);
+            let us = host::now_nanos().unwrap_or(sent).saturating_sub(sent) / 1000;
+            if let Ok(mut state) = self.vm.state.try_borrow_mut() {
+                state.callout_finished(endpoint, reply.status, us);
+            }
+            self.finish(pending, reply);
         }
     }
 }

@@ -1,9 +1,9 @@
 //! One downstream request: into the engine, decision carried out (local answer, or forward upstream).
 
 use std::io::Read;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use portcullis_core::{Decision, HeaderEdits, Request};
+use portcullis_core::{Decision, HeaderEdits, Outcome, Request};
 use rand_core::OsRng;
 
 use crate::callout;
@@ -22,7 +22,22 @@ const HOP_BY_HOP: &[&str] = &[
     "host",
 ];
 
-pub fn handle(shared: &Shared, mut req: tiny_http::Request) {
+/// Serves one request, then hands its outcome to the core: the request metrics and the log line.
+pub fn handle(shared: &Shared, req: tiny_http::Request) {
+    let start = Instant::now();
+    shared.vm().request_started();
+    let (outcome, status) = serve(shared, req);
+    let us = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
+    if let Some(line) = shared
+        .engine
+        .finish_request(&outcome, status, us, &mut shared.vm())
+    {
+        eprintln!("portcullis: {}", line.text);
+    }
+}
+
+/// Carries out the engine's decisions for one request; returns what it decided and the status sent.
+fn serve(shared: &Shared, mut req: tiny_http::Request) -> (Outcome, u16) {
     let mut headers: Vec<(String, String)> = vec![
         (":method".into(), req.method().as_str().to_string()),
         (":path".into(), req.url().to_string()),
@@ -40,8 +55,10 @@ pub fn handle(shared: &Shared, mut req: tiny_http::Request) {
     let raw = portcullis_core::request::raw_headers(&headers);
     let request = Request::from_headers(&raw);
     let mut decision = engine.handle_request(&request, now, &mut OsRng, &mut shared.vm());
+    let mut outcome = Outcome::begin(&request, &decision);
     let mut read_body = Vec::new();
     loop {
+        outcome.update(&decision);
         match decision {
             Decision::Claim { key, mut pending } => {
                 let now = callout::now();
@@ -74,8 +91,11 @@ pub fn handle(shared: &Shared, mut req: tiny_http::Request) {
             }
             Decision::Callout { callout, pending } => {
                 // The callout is made without the lock; the reply goes back to the core with it.
+                let sent = Instant::now();
                 let reply = shared.clusters.send(&callout);
+                let us = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
                 let mut vm = shared.vm();
+                vm.callout_finished(callout.endpoint, reply.status, us);
                 decision = engine.handle_callout_response(
                     pending,
                     reply.as_response(),
@@ -89,12 +109,8 @@ pub fn handle(shared: &Shared, mut req: tiny_http::Request) {
                 status,
                 headers,
                 body,
-                reason,
+                ..
             } => {
-                let label = format!("{} {}", request.method, request.path_only());
-                if let Some(line) = reason.log_line(status, &label) {
-                    eprintln!("portcullis: {line}");
-                }
                 let mut resp = tiny_http::Response::from_data(body).with_status_code(status);
                 for (n, v) in &headers {
                     if let Ok(h) = tiny_http::Header::from_bytes(n.as_bytes(), v.as_bytes()) {
@@ -102,7 +118,7 @@ pub fn handle(shared: &Shared, mut req: tiny_http::Request) {
                     }
                 }
                 let _ = req.respond(resp);
-                return;
+                return (outcome, status);
             }
             Decision::Forward {
                 request: edits,
@@ -119,12 +135,12 @@ pub fn handle(shared: &Shared, mut req: tiny_http::Request) {
                     let _ = req.respond(
                         tiny_http::Response::from_string("bad request body").with_status_code(400),
                     );
-                    return;
+                    return (outcome, 400);
                 }
                 let mut edited = edits.apply(&headers);
                 edited.retain(|(n, _)| !n.starts_with(':'));
-                forward(shared, req, &edited, body, &response);
-                return;
+                let status = forward(shared, req, &edited, body, &response);
+                return (outcome, status);
             }
         }
     }
@@ -136,7 +152,7 @@ fn forward(
     headers: &[(String, String)],
     body: Vec<u8>,
     response: &HeaderEdits,
-) {
+) -> u16 {
     let agent = ureq::AgentBuilder::new()
         .redirects(0)
         .timeout(Duration::from_secs(30))
@@ -157,7 +173,7 @@ fn forward(
             let _ = req.respond(
                 tiny_http::Response::from_string("upstream unreachable\n").with_status_code(502),
             );
-            return;
+            return 502;
         }
     };
     let status = resp.status();
@@ -184,4 +200,5 @@ fn forward(
         }
     }
     let _ = req.respond(r);
+    status
 }

@@ -335,6 +335,7 @@ fn callout_timeouts_and_refusals_are_reported_like_envoy() {
         ("closed".to_string(), format!("http://{closed_addr}")),
     ]));
     let call = |cluster: &str| Callout {
+        endpoint: portcullis_core::metrics::IdpEndpoint::Jwks,
         cluster: cluster.into(),
         method: "GET",
         path: "/jwks".into(),

@@ -94,11 +94,13 @@ impl Engine {
         if let Some(hit) = vm.tokens.get(&key) {
             if hit.is_valid_at(now, 0) {
                 vm.token_cache_hits += 1;
+                vm.metrics.count(crate::metrics::Counter::TokenCacheHits);
                 return Verdict::Valid(hit);
             }
             vm.tokens.remove(&key);
         }
         vm.token_cache_misses += 1;
+        vm.metrics.count(crate::metrics::Counter::TokenCacheMisses);
         if token.split('.').count() != 3 {
             // Not a JWS: an opaque token, for the issuer that introspects (if one is configured).
             return self.introspect(token, vm);
@@ -132,6 +134,7 @@ impl Engine {
                         &provider.metadata.jwks_uri,
                         &s.cluster,
                         s.callout_timeout_ms,
+                        crate::metrics::IdpEndpoint::Jwks,
                     )
                 }) {
                     Some(c) if allowed => Verdict::Wait(
@@ -210,6 +213,9 @@ impl Engine {
         if let Some(state) = vm.issuers.get_mut(index) {
             state.provider = Some(provider.clone());
         }
+        let outcome = if failed.is_some() { "failed" } else { "ok" };
+        vm.metrics
+            .count(crate::metrics::Counter::KeysetRefreshes(outcome));
         match failed {
             Some(e) => Err(e),
             None => Ok(provider),

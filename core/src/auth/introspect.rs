@@ -68,6 +68,7 @@ impl Engine {
             body: encode_pairs(&[("token", token), ("token_type_hint", "access_token")])
                 .into_bytes(),
             timeout_ms: src.callout_timeout_ms,
+            endpoint: crate::metrics::IdpEndpoint::Introspection,
         };
         Verdict::Wait(callout, Wait::Introspection { bearer: pos })
     }

@@ -320,7 +320,7 @@ impl Engine {
         vm: &mut VmState,
     ) -> Decision {
         let d = self.claimed(pending, written, now, vm);
-        vm.count(&d);
+        vm.count(&d, false);
         d
     }
 
@@ -362,6 +362,7 @@ impl Engine {
                                 request: edits,
                                 response: HeaderEdits::default(),
                                 reason: Reason::Authenticated,
+                                trace: crate::decision::Trace::default(),
                             },
                             &cookies,
                         )
@@ -533,6 +534,7 @@ impl Engine {
                         request: edits,
                         response: HeaderEdits::default(),
                         reason: Reason::SessionRefreshed,
+                        trace: crate::decision::Trace::default(),
                     },
                     &cookies,
                 )
@@ -589,6 +591,7 @@ fn forward_old(flow: RefreshFlow, reason: Reason) -> Decision {
         request: edits,
         response: HeaderEdits::default(),
         reason,
+        trace: crate::decision::Trace::default(),
     }
 }
 

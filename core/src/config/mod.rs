@@ -14,11 +14,13 @@ mod bearer;
 mod claims;
 mod cookie;
 mod issuers;
+mod operations;
 mod routes;
 
 pub use bearer::{BearerIssuer, Introspection};
 pub use claims::{ClaimNames, Field, HeaderSource, MappedHeader};
 pub use issuers::IssuerConfig;
+pub use operations::{Health, LogFormat};
 
 use crate::oidc::Alg;
 use crate::policy::headers::IDENTITY_HEADERS;
@@ -151,6 +153,10 @@ pub struct Config {
     pub kept_claims: Vec<String>,
     /// Every header name we set upstream (lower-case): stripped from every forwarded request first.
     pub owned_headers: Vec<String>,
+    /// Health-check paths outside the prefix.
+    pub health: Health,
+    /// How decision log lines are written.
+    pub log_format: LogFormat,
 }
 
 #[derive(Deserialize)]
@@ -194,6 +200,10 @@ struct RawConfig {
     provider: RawProvider,
     #[serde(default = "default_cache")]
     session_cache_size: usize,
+    #[serde(default)]
+    health: operations::RawHealth,
+    #[serde(default)]
+    log: operations::RawLog,
 }
 
 #[derive(Deserialize, Default)]
@@ -482,7 +492,11 @@ impl Config {
                 "routes accept bearer tokens but no issuer is configured",
             ));
         }
+        let health = operations::health(raw.health, &prefix)?;
+        let log_format = operations::log(raw.log)?;
         Ok(Config {
+            health,
+            log_format,
             issuers,
             bearer,
             token_cache_size,

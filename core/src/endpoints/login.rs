@@ -356,6 +356,7 @@ impl Engine {
                     &provider.metadata.jwks_uri,
                     &cfg.idp_cluster,
                     cfg.callout_timeout_ms,
+                    crate::metrics::IdpEndpoint::Jwks,
                 ) {
                     Some(callout) => Decision::Callout {
                         callout,

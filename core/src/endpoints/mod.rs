@@ -8,8 +8,10 @@ mod userinfo;
 /// One of our endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Endpoint {
-    /// `{prefix}/ping`: liveness.
+    /// `{prefix}/ping` (and the configured ping path): liveness.
     Ping,
+    /// `{prefix}/ready` (and the configured ready path): readiness, every issuer's keys loaded.
+    Ready,
     /// `{prefix}/start?rd=`: begin a login.
     Start,
     /// `{prefix}/callback`: the IdP's redirect back.
@@ -28,6 +30,7 @@ impl Endpoint {
     pub(crate) fn parse(path: &str, prefix: &str) -> Option<Endpoint> {
         match path.strip_prefix(prefix)?.strip_prefix('/')? {
             "ping" => Some(Endpoint::Ping),
+            "ready" => Some(Endpoint::Ready),
             "start" => Some(Endpoint::Start),
             "callback" => Some(Endpoint::Callback),
             "sign_out" => Some(Endpoint::SignOut),

@@ -7,6 +7,7 @@ use alloc::vec::Vec;
 use serde::Deserialize;
 
 use crate::decision::Callout;
+use crate::metrics::IdpEndpoint;
 use crate::request::AbsoluteUrl;
 
 /// The parts of the discovery document we use.
@@ -52,12 +53,17 @@ pub fn discovery_request(issuer: &str, cluster: &str, timeout_ms: u64) -> Option
         "{}/.well-known/openid-configuration",
         issuer.trim_end_matches('/')
     );
-    get_callout(&url, cluster, timeout_ms)
+    get_callout(&url, cluster, timeout_ms, IdpEndpoint::Discovery)
 }
 
 /// A GET callout to an absolute URL through `cluster`.
 #[must_use]
-pub fn get_callout(url: &str, cluster: &str, timeout_ms: u64) -> Option<Callout> {
+pub fn get_callout(
+    url: &str,
+    cluster: &str,
+    timeout_ms: u64,
+    endpoint: IdpEndpoint,
+) -> Option<Callout> {
     let u = AbsoluteUrl::parse(url)?;
     Some(Callout {
         cluster: String::from(cluster),
@@ -67,6 +73,7 @@ pub fn get_callout(url: &str, cluster: &str, timeout_ms: u64) -> Option<Callout>
         headers: alloc::vec![(String::from("accept"), String::from("application/json"))],
         body: Vec::new(),
         timeout_ms,
+        endpoint,
     })
 }
 

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use crate::config::IssuerConfig;
 use crate::decision::{Callout, CalloutResponse, MAX_CALLOUT_BODY};
+use crate::metrics::IdpEndpoint;
 use crate::oidc::discovery::{
     discovery_request, get_callout, parse_discovery, DiscoveryError, ProviderMetadata,
 };
@@ -111,7 +112,13 @@ impl Refresher {
         }
         let first = match &config.jwks_uri {
             // A static key set: no discovery, only the keys.
-            Some(uri) => get_callout(uri, &config.cluster, config.callout_timeout_ms).map(|c| {
+            Some(uri) => get_callout(
+                uri,
+                &config.cluster,
+                config.callout_timeout_ms,
+                IdpEndpoint::Jwks,
+            )
+            .map(|c| {
                 let meta = ProviderMetadata {
                     issuer: config.issuer.clone(),
                     authorization_endpoint: std::string::String::new(),
@@ -179,7 +186,7 @@ impl Refresher {
         };
         match pending {
             RefreshPending::Discovery => match parse_discovery(body, &config.issuer) {
-                Ok(meta) => match get_callout(&meta.jwks_uri, &config.cluster, config.callout_timeout_ms) {
+                Ok(meta) => match get_callout(&meta.jwks_uri, &config.cluster, config.callout_timeout_ms, IdpEndpoint::Jwks) {
                     Some(c) => RefreshOutcome::Next(c, RefreshPending::Jwks(Box::new(meta))),
                     None => self.failed(now, "discovery: jwks_uri is not a URL".into()),
                 },

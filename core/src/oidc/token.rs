@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use crate::config::{ClientAuth, Config};
 use crate::decision::Callout;
+use crate::metrics::IdpEndpoint;
 use crate::request::{encode_component, encode_pairs, AbsoluteUrl};
 use crate::session::Secret;
 
@@ -32,6 +33,7 @@ pub fn token_request(
             ("redirect_uri", redirect_uri),
             ("code_verifier", verifier),
         ],
+        IdpEndpoint::Token,
     )
 }
 
@@ -49,6 +51,7 @@ pub fn refresh_request(
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh_token),
         ],
+        IdpEndpoint::Refresh,
     )
 }
 
@@ -57,6 +60,7 @@ fn grant_request<'a>(
     config: &'a Config,
     token_endpoint: &str,
     mut form: Vec<(&'a str, &'a str)>,
+    endpoint: IdpEndpoint,
 ) -> Option<Callout> {
     let url = AbsoluteUrl::parse(token_endpoint)?;
     let mut headers = alloc::vec![
@@ -94,6 +98,7 @@ fn grant_request<'a>(
         headers,
         body: encode_pairs(&form).into_bytes(),
         timeout_ms: config.callout_timeout_ms,
+        endpoint,
     })
 }
 

@@ -7,6 +7,7 @@ use alloc::string::String;
 use serde_json::{Map, Value};
 
 use crate::decision::{Callout, CalloutResponse, Header, Reason, MAX_CALLOUT_BODY};
+use crate::metrics::IdpEndpoint;
 use crate::oidc::discovery::get_callout;
 
 /// A GET to the userinfo endpoint with the access token (RFC 6750 §2.1). `None` if the endpoint is not
@@ -18,7 +19,7 @@ pub fn userinfo_request(
     cluster: &str,
     timeout_ms: u64,
 ) -> Option<Callout> {
-    let mut c = get_callout(endpoint, cluster, timeout_ms)?;
+    let mut c = get_callout(endpoint, cluster, timeout_ms, IdpEndpoint::Userinfo)?;
     let auth: Header = (
         String::from("authorization"),
         alloc::format!("Bearer {access_token}"),
