@@ -82,14 +82,16 @@ describe('routes, requirements and bearer tokens', () => {
     // An unnormalisable path is refused before any rule is tried.
     const bad = await get(`${s.app}/admin/..%2F..%2Fx`, { headers: api, jar: bob });
     assert.equal(bad.status, 400);
-    // The core counts every decision by reason; the filter exports the counts on its next tick.
+    // The core counts every decision by reason and every denial by rule; the filter exports the
+    // counts on its next tick.
     let stats = '';
-    for (let i = 0; i < 30 && !/portcullis_forbidden_group_total: [1-9]/.test(stats); i += 1) {
+    for (let i = 0; i < 30 && !/portcullis_decisions_total\.reason\.forbidden_group: [1-9]/.test(stats); i += 1) {
       await sleep(200);
       stats = (await get(`${s.admin}/stats?filter=portcullis_`)).body;
     }
+    assert.match(stats, /portcullis_policy_denials_total\.rule\.admin\.requirement\.groups: [1-9]/, stats);
     for (const name of ['forbidden_group', 'route_denied', 'path_invalid', 'authenticated']) {
-      assert.match(stats, new RegExp(`portcullis_${name}_total: [1-9]`), stats);
+      assert.match(stats, new RegExp(`portcullis_decisions_total\\.reason\\.${name}: [1-9]`), stats);
     }
   });
 

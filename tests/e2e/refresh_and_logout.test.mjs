@@ -68,13 +68,13 @@ describe('refresh tokens', () => {
     // 8-second tokens over 20 seconds: renewed at least twice, each time with the rotated refresh token.
     assert.ok(seen.size >= 3, `${seen.size} distinct tokens`);
     assert.notEqual(jar.get('_portcullis'), firstCookie, 'the renewed session was sealed into a new cookie');
-    assert.ok(await counter(s, 'portcullis_session_refreshed_total') >= 2);
+    assert.ok(await counter(s, 'portcullis_sessions_refreshed_total') >= 2);
   });
 
   it('a burst after expiry refreshes once across both workers and keeps the grant alive', async () => {
     const jar = await signIn(s);
     await sleep(9000); // past the 8-second token
-    const before = await counter(s, 'portcullis_session_refreshed_total');
+    const before = await counter(s, 'portcullis_sessions_refreshed_total');
     const burst = await Promise.all(Array.from({ length: 12 }, () => get(`${s.app}/app`, { jar: new Jar(), headers: { ...api, cookie: jar.header() } })));
     const tokens = new Set();
     for (const r of burst) {
@@ -86,7 +86,7 @@ describe('refresh tokens', () => {
     assert.ok(await tokenValid(s, at), 'the new token works at the IdP');
     // Let Envoy flush its counters (1 s tick), then: exactly one refresh for the burst.
     await sleep(1500);
-    assert.equal(await counter(s, 'portcullis_session_refreshed_total') - before, 1);
+    assert.equal(await counter(s, 'portcullis_sessions_refreshed_total') - before, 1);
     // The grant survived (no refresh token was presented twice): the next renewal works too.
     for (const r of burst) jar.apply(r.setCookies);
     await sleep(9000);
@@ -145,7 +145,7 @@ describe('back-channel logout', () => {
     // Another user's session is untouched.
     assert.equal((await get(`${s.app}/app`, { jar: other, headers: api })).status, 200);
     await sleep(1500);
-    assert.equal(await counter(s, 'portcullis_backchannel_logout_total'), 1);
+    assert.equal(await counter(s, 'portcullis_decisions_total.reason.backchannel_logout'), 1);
   });
 
   it('refuses a forged logout token with a 400 and a counted reason', async () => {

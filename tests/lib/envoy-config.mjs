@@ -69,6 +69,21 @@ export function nativeOauth2Filter(idpPort) {
   };
 }
 
+/**
+ * Envoy's `stats_config.stats_tags` for the filter's metrics. The proxy-wasm ABI has no labels, so the
+ * filter spells each label as `.<name>.<value>` in the stat name (`oauth2_proxy_requests_total.code.200`)
+ * and these regexes turn them into Prometheus labels (`oauth2_proxy_requests_total{code="200"}`): the
+ * first capture group is cut from the name, the second is the label's value. `le` comes last in a name
+ * and its values hold dots (`0.005`), so it is anchored at the end.
+ */
+export const STATS_TAGS = [
+  { tag_name: 'le', regex: '^wasmcustom\\..*(\\.le\\.([0-9.]+|\\+Inf))$' },
+  ...['code', 'method', 'reason', 'rule', 'requirement', 'endpoint', 'outcome'].map((tag) => ({
+    tag_name: tag,
+    regex: `^wasmcustom\\.(?:oauth2_proxy|portcullis)_[a-z_]+(?:\\.[a-z]+\\.[^.]+)*?(\\.${tag}\\.([A-Za-z0-9_+-]+))`,
+  })),
+];
+
 const cluster = (name, port) => ({
   name,
   type: 'STATIC',
@@ -88,6 +103,7 @@ export function envoyConfig({ listen = DEMO.listen, admin = DEMO.admin, upstream
     ? { match: { prefix: '/' }, direct_response: { status: 200, body: { inline_string: 'ok\n' } } }
     : { match: { prefix: '/' }, route: { cluster: 'upstream' } };
   return {
+    stats_config: { stats_tags: STATS_TAGS },
     admin: { address: { socket_address: { address: '127.0.0.1', port_value: admin } } },
     static_resources: {
       listeners: [{
