@@ -38,7 +38,7 @@ use portcullis_core::request::{
     cookie_pairs, encode_component, parse_cookie_header, query_param, RawHeader, Request,
 };
 use portcullis_core::testkit::FakeIdp;
-use portcullis_core::{Engine, UnixTime, VmState};
+use portcullis_core::{Engine, Outcome, UnixTime, VmState};
 use portcullis_fuzz::engine::{
     apply_set_cookies, fake_idp, sign_ed, world, KnownSession, World, AUTO_KIND, GOOD_KINDS,
     LEEWAY, SESSION_TTL, T0, TOKEN_KINDS,
@@ -640,6 +640,7 @@ impl<'w> Run<'w> {
             );
         }
         self.check(&req, h, &d, token.as_ref());
+        self.check_log_line(&req, h, &d);
         if trace() {
             let status = match &d {
                 Decision::Respond { status, .. } => *status,
@@ -681,6 +682,46 @@ impl<'w> Run<'w> {
                     expires: self.now + SESSION_TTL,
                 });
             }
+        }
+    }
+
+    /// The decision log when the request ends: never a panic, one line without control characters,
+    /// and never the client secret or a session cookie the client did not put in its own path.
+    fn check_log_line(&mut self, req: &Request<'_>, h: &[(Vec<u8>, Vec<u8>)], d: &Decision) {
+        let status = match d {
+            Decision::Respond { status, .. } => *status,
+            _ => 200,
+        };
+        self.vm.request_started();
+        let outcome = Outcome::begin(req, d);
+        let Some(line) = self
+            .engine
+            .finish_request(&outcome, status, 1_234, &mut self.vm)
+        else {
+            return;
+        };
+        assert!(
+            !line.text.chars().any(char::is_control),
+            "control character in a log line: {:?}",
+            line.text
+        );
+        let sent = |s: &str| {
+            h.iter().any(|(_, v)| {
+                contains(&lenient_percent_decode(v), s.as_bytes()) || contains(v, s.as_bytes())
+            })
+        };
+        for s in secret_forms() {
+            assert!(
+                sent(s) || !line.text.contains(s.as_str()),
+                "client secret in a log line"
+            );
+        }
+        for m in &self.minted {
+            assert!(
+                sent(&m.value) || !line.text.contains(m.value.as_str()),
+                "a session cookie in a log line: {}",
+                line.text
+            );
         }
     }
 
@@ -759,6 +800,7 @@ impl<'w> Run<'w> {
                 request,
                 response,
                 reason,
+                ..
             } => {
                 assert!(
                     *response == HeaderEdits::default(),
@@ -849,6 +891,7 @@ impl<'w> Run<'w> {
                 headers,
                 body,
                 reason,
+                ..
             } => {
                 assert!((200..600).contains(status), "status {status}");
                 // The client may send the secret itself (the fuzzer learns it from this very check);
