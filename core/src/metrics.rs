@@ -279,7 +279,11 @@ impl Metrics {
     /// Counts a final decision by its reason and by the families it belongs to. `login` says the
     /// decision ends a login endpoint or flow (start, callback), so its failures are login failures;
     /// `rule` is the matched rule for a policy denial.
+    /// Health checks are not traffic and count nowhere.
     pub fn decision(&mut self, reason: Reason, login: bool, rule: Option<&str>) {
+        if reason.is_health() {
+            return;
+        }
         self.count(Counter::Decisions(reason.code()));
         let family = match reason {
             Reason::LoginStarted => Some(Counter::LoginsStarted),
@@ -459,6 +463,8 @@ mod tests {
         m.decision(Reason::SessionRefreshed, false, None);
         m.decision(Reason::SessionRefreshFailed, false, None);
         m.decision(Reason::Authenticated, false, None);
+        m.decision(Reason::Ping, false, None);
+        m.decision(Reason::NotReady, false, None);
         let u = m.take();
         for (name, n) in [
             ("portcullis_logins_started_total", 1),
