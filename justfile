@@ -47,6 +47,14 @@ e2e: (setup "envoy" "node" "browser" "prometheus") wasm
 demo: (setup "rust" "wasm-opt" "envoy" "node") wasm
     node scripts/demo.mjs
 
+# The configuration playground: the core as WebAssembly in a static page on http://127.0.0.1:8090 (PORT=...)
+playground: playground-build
+    node scripts/playground.mjs
+
+# Build the playground into target/playground/ (wasm32-unknown-unknown core + wasm-bindgen + playground/www)
+playground-build: (setup "rust" "playground")
+    scripts/playground-build.sh
+
 # Benchmark (Envoy --concurrency 1 and wrk on separate cores): writes target/bench/summary.json
 bench *args: (setup "rust" "wasm-opt" "envoy" "node" "bench") wasm
     node bench/run.mjs {{args}}
@@ -55,9 +63,9 @@ bench *args: (setup "rust" "wasm-opt" "envoy" "node" "bench") wasm
 bench-instructions: (setup "rust" "wasm-opt" "envoy" "node") wasm
     node bench/instructions.mjs
 
-# Regenerate envoy/envoy.yaml from tests/lib/envoy-config.mjs
+# Regenerate envoy/envoy.yaml and the stats bootstraps for Istio and Envoy Gateway from tests/lib/envoy-config.mjs
 envoy-yaml:
-    cd tests && node lib/envoy-yaml.mjs > ../envoy/envoy.yaml
+    cd tests && node lib/envoy-yaml.mjs --write
 
 # `just fuzz` runs every target 60 s, `just fuzz 5` is the CI smoke, `just fuzz 600 jwt path` picks
 # targets; prints executions, exec/s and coverage per target and exits non-zero on a crash (fuzz/run.sh).

@@ -12,7 +12,7 @@ import { describe, it } from 'node:test';
 
 import YAML from 'yaml';
 
-import { bootstrapYaml, envoyConfig, portcullisFilter } from '../lib/envoy-config.mjs';
+import { bootstrapYaml, envoyConfig, portcullisFilter, STATS_TAGS } from '../lib/envoy-config.mjs';
 import { MEDIA, readOciLayout } from '../lib/oci.mjs';
 import { ENVOY, ROOT, WASM } from '../lib/stack.mjs';
 
@@ -278,5 +278,38 @@ describe('Envoy Gateway: envoy/gateway/envoyextensionpolicy.yaml', () => {
     assert.deepEqual(filled, ['client_secret', 'cookie.keys[0].secret'], 'the placeholders known to this test');
     // The EnvoyPatchPolicy's cluster, verbatim: Envoy validates it too.
     validatesAndRefusesABrokenKey('gateway', config, added[0].operation.value);
+  });
+});
+
+describe('the metric labels in a mesh: envoy/istio/stats-bootstrap.yaml, envoy/gateway/envoyproxy-stats.yaml', () => {
+  const [cm] = manifests('envoy/istio/stats-bootstrap.yaml');
+  const [ep] = manifests('envoy/gateway/envoyproxy-stats.yaml');
+  const fragments = {
+    istio: JSON.parse(cm.data['custom_bootstrap.json']),
+    gateway: YAML.parse(ep.spec.bootstrap.value),
+  };
+
+  it('carry the stats_tags every tested bootstrap uses', () => {
+    assert.equal(cm.kind, 'ConfigMap');
+    assert.equal(ep.kind, 'EnvoyProxy');
+    assert.equal(ep.spec.bootstrap.type, 'Merge');
+    for (const [name, f] of Object.entries(fragments)) {
+      assert.deepEqual(f, { stats_config: { stats_tags: STATS_TAGS } }, name);
+    }
+  });
+
+  it('merge into a bootstrap Envoy accepts (the way the control planes merge them)', () => {
+    const cfg = envoyConfig({ filters: [portcullisFilter(WASM, { issuer: 'http://127.0.0.1:1', idp_cluster: 'idp', client_id: 'c', cookie: { keys: [{ id: 'k', secret: TEST_KEY }] } })] });
+    delete cfg.stats_config;
+    const file = path.join(RUN, 'no-stats.yaml');
+    fs.writeFileSync(file, bootstrapYaml(cfg));
+    for (const [name, f] of Object.entries(fragments)) {
+      const r = spawnSync(ENVOY, ['--mode', 'validate', '-c', file, '--config-yaml', JSON.stringify(f), '--use-dynamic-base-id'], { encoding: 'utf8' });
+      assert.equal(r.status, 0, `${name}: ${r.stdout}${r.stderr}`.slice(-1500));
+    }
+    // The control: a broken regex is refused, so the check can fail.
+    const bad = { stats_config: { stats_tags: [{ tag_name: 'le', regex: '(' }] } };
+    const r = spawnSync(ENVOY, ['--mode', 'validate', '-c', file, '--config-yaml', JSON.stringify(bad), '--use-dynamic-base-id'], { encoding: 'utf8' });
+    assert.notEqual(r.status, 0, 'a broken tag regex is refused');
   });
 });
