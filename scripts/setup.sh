@@ -40,6 +40,17 @@ for part in "${parts[@]}"; do
       [ -x /usr/bin/chromium ] || apt_install chromium ;;
     bench)
       apt_install wrk util-linux ;;
+    playground)
+      # The configuration playground: the core for wasm32-unknown-unknown, and wasm-bindgen-cli of
+      # exactly the wasm-bindgen version playground/Cargo.toml pins (~3 min to build, once).
+      rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+      want=$(sed -n 's/^wasm-bindgen = "=\(.*\)"$/\1/p' playground/Cargo.toml)
+      if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $want" ]; then
+        echo "setup: cargo install wasm-bindgen-cli $want"
+        # --locked first; its lockfile may name a crate version the registry mirror lacks.
+        cargo install -q wasm-bindgen-cli --version "$want" --locked \
+          || cargo install -q wasm-bindgen-cli --version "$want"
+      fi ;;
     prometheus)
       # Debian 12's Prometheus 2.42: /usr/bin/prometheus and /usr/bin/promtool, which the tests start on
       # their own ports. The package's service must not run (nothing of ours on 9090): a policy-rc.d keeps
