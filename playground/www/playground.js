@@ -3,25 +3,6 @@
 // here: everything shown comes from the JSON the core returns.
 import init, { explain } from './pkg/portcullis_playground.js';
 
-const EXAMPLE = {
-  issuer: 'https://login.example.com',
-  idp_cluster: 'idp',
-  client_id: 'console',
-  client_secret: 'change-me',
-  cookie: { keys: [{ id: 'test-1', secret: 'MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=' }] },
-  public_paths: ['/static/*'],
-  claims: { headers: [{ name: 'X-Spinnaker-User', from: 'email' }] },
-  routes: {
-    default: { action: 'authenticate', accept: 'session' },
-    rules: [
-      { name: 'health', path: '/healthz', action: 'public' },
-      { name: 'admin', prefix: '/admin', action: 'authenticate', require: { groups: ['platform-admins'] } },
-      { name: 'staff-only', prefix: '/reports', action: 'authenticate', require: { email_domains: ['example.com'] } },
-      { name: 'debug', glob: '/**/debug/*', action: 'deny' },
-    ],
-  },
-};
-
 const NAVIGATION = 'accept: text/html\nsec-fetch-mode: navigate';
 const PRESETS = {
   'admin-no-group': { method: 'GET', url: 'http://app.example.com/admin/users', headers: NAVIGATION, user: 'bob', email: 'bob@example.com', groups: 'dev' },
@@ -127,7 +108,9 @@ function applyPreset(name) {
   run();
 }
 
-$('config').value = JSON.stringify(EXAMPLE, null, 2);
+// The example configuration, also what the README's `explain` transcript uses. Its cookie key is a
+// test key.
+$('config').value = await (await fetch('example.json')).text();
 await init();
 $('explain').addEventListener('click', run);
 document.addEventListener('keydown', (e) => {
