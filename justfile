@@ -4,19 +4,21 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 wasm := "target/portcullis.wasm"
 
 # Run everything CI runs: lints, core/shim tests, then real Envoy + oidc-provider + Chromium end to end.
-test: (setup "rust" "wasm-opt" "envoy" "node" "browser" "prometheus") lint unit wasm e2e
+test: (setup "rust" "wasm-opt" "envoy" "node" "browser" "prometheus" "playground") lint unit wasm e2e
 
 # Install what a part needs (rust, wasm-opt, envoy, node, browser, bench, prometheus); idempotent.
 setup *parts:
     scripts/setup.sh {{parts}}
 
-lint: (setup "rust")
+lint: (setup "rust" "playground")
     cargo fmt --all --check
     cargo clippy --workspace --all-targets -- -D warnings
     # The session, PKCE and policy core builds as no_std + alloc.
     cargo clippy -p portcullis-core --no-default-features -- -D warnings
     # The filter as Envoy runs it (clippy.toml bans the SDK's panicking host calls).
     cargo clippy -p portcullis-filter --target wasm32-wasip1 -- -D warnings
+    # The playground as the browser runs it.
+    cargo clippy -p portcullis-playground --target wasm32-unknown-unknown -- -D warnings
 
 unit:
     cargo test --workspace
@@ -39,7 +41,7 @@ wasm: (setup "rust" "wasm-opt")
 oci *args: wasm
     node scripts/oci-image.mjs {{args}}
 
-e2e: (setup "envoy" "node" "browser" "prometheus") wasm
+e2e: (setup "envoy" "node" "browser" "prometheus" "playground") wasm
     cd tests && node lib/envoy-yaml.mjs --check
     cd tests && node --test --test-concurrency=1 e2e/
 

@@ -5,6 +5,10 @@
 //!     [-H 'name: value']... [--user alice [--email a@x] [--groups admins,dev]] [--now UNIX]`
 //! prints what the configuration does with that request (the playground's JSON); exits 1 for a
 //! refused configuration, 2 for a request it cannot build.
+//!
+//! `portcullis-host-shim check-config plugin.json` checks a plugin configuration the way the filter's
+//! `on_configure` does (exit 1 naming the field); `portcullis-host-shim gen-key [ID]` prints a fresh
+//! `cookie.keys` entry (32 random bytes from the OS).
 #![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
@@ -19,8 +23,11 @@ fn usage() -> ExitCode {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("explain") {
-        return explain(&args[1..]);
+    match args.first().map(String::as_str) {
+        Some("explain") => return explain(&args[1..]),
+        Some("check-config") => return check_config(&args[1..]),
+        Some("gen-key") => return gen_key(&args[1..]),
+        _ => {}
     }
     let (mut listen, mut upstream, mut config, mut workers) = (None, None, None, 4usize);
     let mut clusters = BTreeMap::new();
@@ -71,6 +78,61 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// `check-config FILE`: the configuration as `on_configure` sees it.
+fn check_config(args: &[String]) -> ExitCode {
+    let [file] = args else {
+        eprintln!("usage: portcullis-host-shim check-config FILE");
+        return ExitCode::from(2);
+    };
+    let bytes = match std::fs::read(file) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("cannot read {file}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match portcullis_core::Engine::from_json(&bytes) {
+        Ok(engine) => {
+            let c = engine.config();
+            println!(
+                "{file}: ok (issuer {}, client {}, {} rule(s) and a default, sealing with key {})",
+                c.issuer,
+                c.client_id,
+                c.policy.rules.len(),
+                c.keys.primary_id()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{file}: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `gen-key [ID]`: a `cookie.keys` entry with 32 bytes from the OS's randomness.
+fn gen_key(args: &[String]) -> ExitCode {
+    use base64::Engine as _;
+    use rand_core::RngCore as _;
+
+    let id = match args {
+        [] => "key-1",
+        [id] => id.as_str(),
+        _ => {
+            eprintln!("usage: portcullis-host-shim gen-key [ID]");
+            return ExitCode::from(2);
+        }
+    };
+    let mut key = [0u8; 32];
+    if rand_core::OsRng.try_fill_bytes(&mut key).is_err() {
+        eprintln!("the OS's randomness is unavailable");
+        return ExitCode::from(1);
+    }
+    let secret = base64::engine::general_purpose::STANDARD.encode(key);
+    println!("{{\"id\": {id:?}, \"secret\": \"{secret}\"}}");
+    ExitCode::SUCCESS
 }
 
 fn explain_usage() -> ExitCode {
