@@ -13,6 +13,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 
+import { signIn as assertSignIn, toCallback } from '../lib/flows.mjs';
 import { get, idpLogin, Jar } from '../lib/http.mjs';
 import { sleep, startStack } from '../lib/stack.mjs';
 
@@ -33,28 +34,6 @@ async function until(what, fn, ms = 20000, every = 200) {
     await sleep(every);
   }
   throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${last.message}` : ''}`);
-}
-
-/** A browser starts a login and signs in at the IdP: the callback URL, and the jar with the login cookie. */
-async function toCallback(s, user, path = '/app') {
-  const jar = new Jar();
-  const start = await get(`${s.app}${path}`, { headers: nav, jar });
-  assert.equal(start.status, 302, `login start: ${start.status} ${start.body.slice(0, 300)}`);
-  const callback = await idpLogin(start.headers.location, user);
-  assert.ok(callback.startsWith(`${s.app}/oauth2/callback?`), callback);
-  return { jar, callback };
-}
-
-/** A complete login that must succeed: session cookie set, identity forwarded. Returns the jar. */
-async function assertSignIn(s, user) {
-  const { jar, callback } = await toCallback(s, user);
-  const done = await get(callback, { headers: nav, jar });
-  assert.equal(done.status, 302, `callback for ${user}: ${done.status} ${done.body.slice(0, 400)}`);
-  assert.ok(jar.get('_portcullis'), 'session cookie set');
-  const r = await get(`${s.app}/who`, { jar });
-  assert.equal(r.status, 200, r.body.slice(0, 300));
-  assert.equal(r.json().headers['x-forwarded-user'], user);
-  return jar;
 }
 
 /** One login attempt, for polling: true when it ended with a session. */

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
+import { bearer, serviceToken } from '../lib/flows.mjs';
 import { get, idpLogin, Jar, request } from '../lib/http.mjs';
 import { sleep, startStack } from '../lib/stack.mjs';
 
@@ -35,18 +36,6 @@ async function login(s, user) {
   return jar;
 }
 
-/** A client credentials access token from oidc-provider (RFC 9068 JWT for the resource). */
-async function serviceToken(s, { client = 'svc-worker', resource = 'api://portcullis-demo', scope = 'read' } = {}) {
-  const basic = Buffer.from(`${client}:${client}-secret`).toString('base64');
-  const r = await request('POST', `${s.idp}/token`, {
-    headers: { authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ grant_type: 'client_credentials', resource, scope }).toString(),
-  });
-  assert.equal(r.status, 200, r.body);
-  return JSON.parse(r.body).access_token;
-}
-
-const bearer = (t) => ({ ...api, authorization: `Bearer ${t}` });
 
 describe('routes, requirements and bearer tokens', () => {
   let s;

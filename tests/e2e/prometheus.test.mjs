@@ -45,7 +45,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import { get, idpLogin, Jar, request } from '../lib/http.mjs';
+import { bearer, serviceToken, signIn, toCallback } from '../lib/flows.mjs';
+import { get, request } from '../lib/http.mjs';
 import { freePort, ROOT, sleep, startStack } from '../lib/stack.mjs';
 
 const PROMETHEUS = process.env.PROMETHEUS_BIN || '/usr/bin/prometheus';
@@ -259,39 +260,6 @@ const sum = (samples, name, where = () => true) => samples.filter((x) => x.name 
 
 // ----- the workload ----------------------------------------------------------------------------------
 
-/** A login up to the IdP's redirect back: the callback URL and the jar holding the login cookie. */
-async function toCallback(s, user) {
-  const jar = new Jar();
-  const start = await get(`${s.app}/app`, { headers: nav, jar });
-  assert.equal(start.status, 302, `login start for ${user}: ${start.status} ${start.body.slice(0, 300)}`);
-  const callback = await idpLogin(start.headers.location, user);
-  assert.ok(callback.startsWith(`${s.app}/oauth2/callback?`), callback);
-  return { jar, callback };
-}
-
-/** A login that completes: callback 302 with a session, then a request as that user. */
-async function signIn(s, user) {
-  const { jar, callback } = await toCallback(s, user);
-  const done = await get(callback, { headers: nav, jar });
-  assert.equal(done.status, 302, `callback for ${user}: ${done.status} ${done.body.slice(0, 300)}`);
-  assert.ok(jar.get('_portcullis'), `a session for ${user}`);
-  const home = await get(`${s.app}/home`, { headers: api, jar });
-  assert.equal(home.status, 200, home.body.slice(0, 300));
-  assert.equal(home.json().headers['x-forwarded-user'], user);
-  return jar;
-}
-
-/** A client credentials access token from oidc-provider (a JWT for api://portcullis-demo by default). */
-async function serviceToken(s, { resource = 'api://portcullis-demo', scope = 'read' } = {}) {
-  const basic = Buffer.from('svc-worker:svc-worker-secret').toString('base64');
-  const r = await request('POST', `${s.idp}/token`, {
-    headers: { authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ grant_type: 'client_credentials', resource, scope }).toString(),
-  });
-  assert.equal(r.status, 200, r.body);
-  return JSON.parse(r.body).access_token;
-}
-const bearer = (t) => ({ ...api, authorization: `Bearer ${t}` });
 
 const served = async (s, p, mode) => ((await s.idpStats()).served[p] || {})[mode] || 0;
 
