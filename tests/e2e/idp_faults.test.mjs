@@ -15,7 +15,7 @@ import { after, before, describe, it } from 'node:test';
 
 import { signIn as assertSignIn, toCallback } from '../lib/flows.mjs';
 import { get, idpLogin, Jar } from '../lib/http.mjs';
-import { sleep, startStack } from '../lib/stack.mjs';
+import { sleep, startStack, until } from '../lib/stack.mjs';
 
 const nav = { accept: 'text/html,application/xhtml+xml', 'sec-fetch-mode': 'navigate' };
 const api = { accept: 'application/json' };
@@ -26,15 +26,6 @@ const JWKS = '/jwks';
 
 // ----- helpers -------------------------------------------------------------------------------------------
 
-async function until(what, fn, ms = 20000, every = 200) {
-  const end = Date.now() + ms;
-  let last;
-  while (Date.now() < end) {
-    try { if (await fn()) return; } catch (e) { last = e; }
-    await sleep(every);
-  }
-  throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${last.message}` : ''}`);
-}
 
 /** One login attempt, for polling: true when it ended with a session. */
 async function tryLogin(s, user) {

@@ -47,7 +47,7 @@ import { after, before, describe, it } from 'node:test';
 
 import { bearer, serviceToken, signIn, toCallback } from '../lib/flows.mjs';
 import { get, request } from '../lib/http.mjs';
-import { freePort, ROOT, sleep, startStack } from '../lib/stack.mjs';
+import { freePort, ROOT, sleep, startStack, until } from '../lib/stack.mjs';
 
 const PROMETHEUS = process.env.PROMETHEUS_BIN || '/usr/bin/prometheus';
 const PROMTOOL = process.env.PROMTOOL_BIN || '/usr/bin/promtool';
@@ -119,15 +119,6 @@ const LABELS = ['code', 'method', 'le', 'reason', 'rule', 'requirement', 'endpoi
 
 // ----- helpers ---------------------------------------------------------------------------------------
 
-async function until(what, fn, ms = 20000, every = 200) {
-  const end = Date.now() + ms;
-  let last;
-  while (Date.now() < end) {
-    try { if (await fn()) return; } catch (e) { last = e; }
-    await sleep(every);
-  }
-  throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${last.message}` : ''}`);
-}
 
 /** Prometheus on a free port, scraping `admin` (Envoy's admin address) and loading the shipped rules. */
 async function startPrometheus(adminHostPort) {

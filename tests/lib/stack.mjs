@@ -41,14 +41,15 @@ function launch(name, cmd, args, env = {}) {
   return { child, log, read: () => fs.readFileSync(log, 'utf8'), stop: () => { try { child.kill('SIGKILL'); } catch { /* gone */ } } };
 }
 
-async function until(what, fn, ms = 20000) {
+/** Polls `fn` every `every` ms until it returns truthy; throws after `ms` with the last error seen. */
+export async function until(what, fn, ms = 20000, every = 100) {
   const end = Date.now() + ms;
   let last;
   while (Date.now() < end) {
     try { if (await fn()) return; } catch (e) { last = e; }
-    await sleep(100);
+    await sleep(every);
   }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
+  throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${last.message}` : ''}`);
 }
 
 export async function startIdp({ port, origins }) {
