@@ -535,7 +535,10 @@ pub enum Decision {
     /// Before renewing a session's token, claim the renewal for this proxy in the host's process-wide
     /// shared data. The adapter MUST read shared value `key`, pass it to `Engine::claim_step`, write
     /// what that returns (if anything) with compare-and-swap, repeat on a compare-and-swap conflict
-    /// (a few times), then call `Engine::handle_claim` with whether the write succeeded.
+    /// (a few times), then call `Engine::handle_claim` with whether the write succeeded. A key the host
+    /// finds missing it MUST first create with `SHARED_INIT` and read again: a compare-and-swap write
+    /// to a missing key is unconditional in Envoy (hosts create every `Engine::shared_keys` entry when
+    /// configured, so this is a fallback).
     Claim {
         /// The shared-data key.
         key: String,

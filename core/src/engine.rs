@@ -40,6 +40,10 @@ use crate::vm::VmState;
 
 pub use crate::endpoints::login::{MAX_CLEARED_PER_RESPONSE, MAX_COOKIE_BYTES};
 
+/// The value a host creates missing shared-data keys with ([`Engine::shared_keys`]): a free claim slot,
+/// an empty logout store.
+pub const SHARED_INIT: &[u8] = b"free";
+
 /// Per-request flow state, handed to the adapter with a callout and back with its reply.
 #[derive(Debug)]
 pub struct Pending(pub(crate) Box<Flow>);
@@ -129,6 +133,19 @@ impl Engine {
     #[must_use]
     pub fn revocations_store_key(&self) -> String {
         std::format!("portcullis/revocations/{}", self.binding_tag())
+    }
+
+    /// Every shared-data key this configuration uses (the refresh claim slots and the back-channel
+    /// logout store). A host MUST create each that is missing, with [`SHARED_INIT`], when it is
+    /// configured and before it serves: Envoy's compare-and-swap write to a key that does not exist yet
+    /// is unconditional, so two workers' first claims on a missing slot would both succeed (and both
+    /// present one refresh token, which a rotating IdP answers by revoking the grant).
+    #[must_use]
+    pub fn shared_keys(&self) -> Vec<String> {
+        (0..crate::auth::refresh::CLAIM_SLOTS)
+            .map(|i| self.claim_slot_key(i))
+            .chain([self.revocations_store_key()])
+            .collect()
     }
 
     /// A short, printable stand-in for the session binding (issuer and client id) in shared-data keys.

@@ -67,7 +67,7 @@ pub use decision::{
     Callout, CalloutReply, CalloutResponse, Decision, Header, HeaderEdits, Outcome, Reason, Trace,
 };
 #[cfg(feature = "oidc")]
-pub use engine::{Engine, LogLine, Pending, RootPending, RootStep};
+pub use engine::{Engine, LogLine, Pending, RootPending, RootStep, SHARED_INIT};
 #[cfg(feature = "oidc")]
 pub use oidc::refresh::Provider;
 pub use oidc::IdTokenError;

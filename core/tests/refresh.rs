@@ -425,3 +425,63 @@ fn waiters_of_a_refresh_whose_request_went_away_are_woken_by_the_timer() {
     assert_eq!(reason_code(&d), "session_refreshed");
     assert_eq!(h.idp.refreshes, 1);
 }
+
+#[test]
+fn every_claim_slot_is_among_the_shared_keys_a_host_creates_and_a_created_slot_is_free() {
+    // Envoy's compare-and-swap write to a missing key is unconditional, so hosts create every key of
+    // `shared_keys` before serving; a claim on a key outside that list would race.
+    let mut h = harness();
+    let keys = h.engine.shared_keys();
+    let unique: std::collections::BTreeSet<&String> = keys.iter().collect();
+    assert_eq!(
+        (keys.len(), unique.len()),
+        (257, 257),
+        "256 claim slots and the logout store"
+    );
+    assert!(keys.contains(&h.engine.revocations_store_key()));
+    let browsers: Vec<Browser> = (0..40)
+        .map(|i| {
+            let mut b = Browser::default();
+            let d = h.login(&mut b, "/", &format!("user{i}"));
+            assert_eq!(reason_code(&d), "login_completed");
+            b
+        })
+        .collect();
+    h.advance(3600);
+    let mut claimed = 0;
+    for b in &browsers {
+        let hs: Vec<(String, String)> = vec![
+            (":method".into(), "GET".into()),
+            (":path".into(), "/app".into()),
+            (":authority".into(), "app.test".into()),
+            ("accept".into(), "application/json".into()),
+            ("cookie".into(), b.cookie_header().unwrap()),
+        ];
+        let raw = portcullis_core::request::raw_headers(&hs);
+        let req = Request::from_headers(&raw);
+        let Decision::Claim { key, mut pending } =
+            h.engine.handle_request(&req, h.now, &mut h.rng, &mut h.vm)
+        else {
+            continue;
+        };
+        claimed += 1;
+        assert!(keys.contains(&key), "{key} is not created by hosts");
+        // The value hosts create a key with reads as a free slot: the claim is written.
+        let write = h
+            .engine
+            .claim_step(&mut pending, Some(portcullis_core::SHARED_INIT), h.now);
+        assert!(write.is_some(), "a created slot is free");
+    }
+    assert!(
+        claimed >= 30,
+        "{claimed} of 40 expired sessions claimed a refresh"
+    );
+    // And the logout store reads the created value as empty.
+    let mut vm = h.engine.new_vm();
+    assert_eq!(
+        vm.sync_revocations(Some(portcullis_core::SHARED_INIT), 1, h.now),
+        None,
+        "nothing to publish from an empty store"
+    );
+    assert_eq!(vm.revocations_held(), 0);
+}

@@ -4,7 +4,9 @@ use std::rc::Rc;
 
 use portcullis_core::metrics::IdpEndpoint;
 use portcullis_core::request::parse_header_map;
-use portcullis_core::{Decision, Engine, HeaderEdits, Outcome, Pending, Reason, Request};
+use portcullis_core::{
+    Decision, Engine, HeaderEdits, Outcome, Pending, Reason, Request, SHARED_INIT,
+};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, LogLevel, MapType, Status};
 
@@ -227,6 +229,11 @@ impl Http {
                 Ok(v) => v,
                 Err(_) => break,
             };
+            if value.is_none() && cas == 0 {
+                // Missing: a compare-and-swap write would be unconditional. Create it, read again.
+                let _ = host::shared_set(key, SHARED_INIT, 0);
+                continue;
+            }
             let Some(bytes) = engine.claim_step(&mut pending, value.as_deref(), now) else {
                 break;
             };
@@ -290,7 +297,13 @@ impl Context for Http {
 impl HttpContext for Http {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         self.headers_only = end_of_stream;
-        if let (Ok(ns), Ok(mut state)) = (host::now_nanos(), self.vm.state.try_borrow_mut()) {
+        // Counted (in flight, then its metrics at `on_log`) only where a configuration can finish it.
+        let configured = self.vm.engine.try_borrow().is_ok_and(|e| e.is_some());
+        if let (true, Ok(ns), Ok(mut state)) = (
+            configured,
+            host::now_nanos(),
+            self.vm.state.try_borrow_mut(),
+        ) {
             state.request_started();
             self.started_ns = Some(ns);
         }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
 
-use portcullis_core::{Engine, RootPending, UnixTime, VmState};
+use portcullis_core::{Engine, RootPending, UnixTime, VmState, SHARED_INIT};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::Status;
 use proxy_wasm::types::{ContextType, LogLevel};
@@ -75,6 +75,11 @@ impl Vm {
                     return;
                 }
             };
+            if value.is_none() && cas == 0 {
+                // Missing: a compare-and-swap write would be unconditional. Create it, read again.
+                let _ = host::shared_set(&key, SHARED_INIT, 0);
+                continue;
+            }
             let Ok(mut state) = self.state.try_borrow_mut() else {
                 return;
             };
@@ -157,6 +162,24 @@ impl Vm {
                 },
             };
             host::add(id, u.delta);
+        }
+    }
+}
+
+/// Creates the shared-data keys the configuration uses that do not exist yet, before this VM serves.
+/// Envoy's compare-and-swap write to a missing key is unconditional: two workers' first claims on one
+/// would both succeed. The main thread's VM is configured before any worker serves, so from then on
+/// every claim is a real compare-and-swap.
+fn create_shared_keys(engine: &Engine) {
+    for key in engine.shared_keys() {
+        if let Ok((None, 0)) = host::shared_get(&key) {
+            if let Err(s) = host::shared_set(&key, SHARED_INIT, 0) {
+                host::log(
+                    LogLevel::Error,
+                    &format!("cannot create shared data: {s:?}"),
+                );
+                return;
+            }
         }
     }
 }
@@ -261,9 +284,12 @@ impl Context for Root {
 
 impl RootContext for Root {
     fn on_configure(&mut self, _size: usize) -> bool {
+        // What the old configuration's state counted reaches the host before that state is replaced.
+        self.vm.flush_metrics();
         let bytes = host::plugin_configuration(MAX_CONFIG_BYTES).unwrap_or_default();
         match Engine::from_json(&bytes) {
             Ok(engine) => {
+                create_shared_keys(&engine);
                 if let Ok(mut state) = self.vm.state.try_borrow_mut() {
                     *state = engine.new_vm();
                 }

@@ -276,11 +276,11 @@ impl Engine {
     }
 
     fn claim_slot(&self, cookie: &str) -> String {
-        std::format!(
-            "portcullis/refresh/{}/{}",
-            self.binding_tag(),
-            wait_key(cookie) % CLAIM_SLOTS
-        )
+        self.claim_slot_key(wait_key(cookie) % CLAIM_SLOTS)
+    }
+
+    pub(crate) fn claim_slot_key(&self, slot: u64) -> String {
+        std::format!("portcullis/refresh/{}/{slot}", self.binding_tag())
     }
 
     /// One step of a claim: `current` is the slot's value in the host's shared data. Returns the value
