@@ -175,17 +175,18 @@ impl Engine {
         rng: &mut (impl RngCore + CryptoRng),
         vm: &mut VmState,
     ) -> Decision {
-        let d = self.pipeline(req, now, rng, vm);
-        let login = matches!(
-            Endpoint::parse(req.path_only(), &self.config.prefix),
-            Some(Endpoint::Start | Endpoint::Callback)
-        );
+        let endpoint = Endpoint::parse(req.path_only(), &self.config.prefix)
+            .or_else(|| self.health_endpoint(req.path_only()));
+        let d = self.pipeline(endpoint, req, now, rng, vm);
+        // Failures of the login endpoints count as login failures.
+        let login = matches!(endpoint, Some(Endpoint::Start | Endpoint::Callback));
         vm.count(&d, login);
         d
     }
 
     fn pipeline(
         &self,
+        endpoint: Option<Endpoint>,
         req: &Request<'_>,
         now: UnixTime,
         rng: &mut (impl RngCore + CryptoRng),
@@ -194,8 +195,6 @@ impl Engine {
         if req.malformed {
             return self.error(req, 400, Reason::RequestMalformed);
         }
-        let endpoint = Endpoint::parse(req.path_only(), &self.config.prefix)
-            .or_else(|| self.health_endpoint(req.path_only()));
         if let Some(endpoint) = endpoint {
             return self.endpoint(endpoint, req, now, rng, vm);
         }
