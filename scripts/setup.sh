@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # Installs what the project needs, idempotently, on a fresh machine of this kind (Debian 12, root).
-#   scripts/setup.sh [rust] [envoy] [node] [browser] [bench] [wasm-opt] [prometheus]   (no argument: all but bench)
+#   scripts/setup.sh [rust] [envoy] [node] [browser] [bench] [wasm-opt] [prometheus] [playground] [clients]
+#   (no argument: rust wasm-opt envoy node browser)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ENVOY_VERSION=1.40.0
+# The real command-line clients the end-to-end tests drive (issue 7), each in its own virtual environment
+# (their dependency pins disagree: skypilot and flytekit both pin protobuf/grpcio ranges of their own).
+SKYPILOT_VERSION=0.14.1
+FLYTEKIT_VERSION=1.16.31
+LAKEFS_VERSION=0.16.0
 parts=("$@")
 [ ${#parts[@]} -eq 0 ] && parts=(rust wasm-opt envoy node browser)
 
@@ -75,6 +81,20 @@ for part in "${parts[@]}"; do
         sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
         $sudo systemctl disable --now prometheus >/dev/null 2>&1 || true
       fi ;;
+    clients)
+      # .venv-sky: skypilot (~460 MB, ~2 min), .venv-flyte: flytekit (~200 MB, ~1.5 min), .venv-lakefs:
+      # lakefs (~50 MB, ~20 s). A stamp file per venv holds the pinned version: re-running is a no-op.
+      for spec in "sky skypilot $SKYPILOT_VERSION" "flyte flytekit $FLYTEKIT_VERSION" "lakefs lakefs $LAKEFS_VERSION"; do
+        set -- $spec
+        venv=".venv-$1"
+        if [ "$(cat "$venv/.portcullis-stamp" 2>/dev/null)" != "$2==$3" ]; then
+          echo "setup: $2==$3 into $venv"
+          rm -rf "$venv"
+          python3 -m venv "$venv"
+          "$venv/bin/pip" install -q --disable-pip-version-check "$2==$3"
+          echo "$2==$3" > "$venv/.portcullis-stamp"
+        fi
+      done ;;
     *) echo "setup: unknown part $part" >&2; exit 2 ;;
   esac
 done

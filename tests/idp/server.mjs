@@ -46,9 +46,11 @@ const RESOURCES = {
   'api://other': { audience: 'api://other', scope: 'read write', accessTokenFormat: 'jwt' },
   // Opaque access tokens with an audience, for introspection.
   'api://opaque': { audience: 'api://opaque', scope: 'read write', accessTokenFormat: 'opaque' },
+  // The Flyte admin service (tests/e2e/flyte.test.mjs): flytekit's access tokens, PKCE or client credentials.
+  'api://flyte': { audience: 'api://flyte', scope: 'all offline', accessTokenFormat: 'jwt' },
 };
 // The resource a client gets when its authorization request names none.
-const DEFAULT_RESOURCE = { 'portcullis-api': 'api://portcullis-demo' };
+const DEFAULT_RESOURCE = { 'portcullis-api': 'api://portcullis-demo', flytectl: 'api://flyte', 'flyte-worker': 'api://flyte' };
 
 const configuration = {
   clients: [
@@ -75,6 +77,23 @@ const configuration = {
     // A service whose access tokens live three seconds (expired-token tests without waiting minutes).
     { client_id: 'svc-short', client_secret: 'svc-short-secret', token_endpoint_auth_method: 'client_secret_basic',
       grant_types: ['client_credentials'], response_types: [], redirect_uris: [] },
+    // Command-line clients (issue 7). flytekit's PKCE login: a public client with flytekit's own loopback
+    // redirect URI (its default, also what Portcullis's /config/v1/flyte_client hands out).
+    { client_id: 'flytectl', token_endpoint_auth_method: 'none', application_type: 'native',
+      grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'],
+      redirect_uris: ['http://localhost:53593/callback'] },
+    // Flyte's service workers: client credentials (flytekit auth_mode="ClientSecret").
+    { client_id: 'flyte-worker', client_secret: 'flyte-worker-secret', token_endpoint_auth_method: 'client_secret_basic',
+      grant_types: ['client_credentials'], response_types: [], redirect_uris: [] },
+    // lakeFS's web-identity login: the user's helper gets a code as this public client (PKCE, the verifier
+    // passed on as `state`), and Portcullis's STS endpoint redeems it as the same client.
+    { client_id: 'lakefs-cli', token_endpoint_auth_method: 'none', application_type: 'native',
+      grant_types: ['authorization_code'], response_types: ['code'],
+      redirect_uris: ['http://127.0.0.1:53595/callback'] },
+    // The same exchange as a confidential client (client_secret_basic at the token endpoint).
+    { client_id: 'lakefs-confidential', client_secret: 'lakefs-confidential-secret', token_endpoint_auth_method: 'client_secret_basic',
+      grant_types: ['authorization_code'], response_types: ['code'],
+      redirect_uris: ['http://127.0.0.1:53595/callback'] },
     // A resource server that only introspects (any confidential client may introspect any token).
     { client_id: 'portcullis-introspect', client_secret: 'portcullis-introspect-secret', token_endpoint_auth_method: 'client_secret_basic',
       grant_types: [], response_types: [], redirect_uris: [] },

@@ -84,10 +84,19 @@ export const STATS_TAGS = [
   })),
 ];
 
-const cluster = (name, port) => ({
+const cluster = (name, port, http2 = false) => ({
   name,
   type: 'STATIC',
   connect_timeout: '2s',
+  // A gRPC upstream (the Flyte admin stub) speaks HTTP/2 only.
+  ...(http2 ? {
+    typed_extension_protocol_options: {
+      'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+        '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+        explicit_http_config: { http2_protocol_options: {} },
+      },
+    },
+  } : {}),
   load_assignment: {
     cluster_name: name,
     endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } } }] }],
@@ -97,8 +106,9 @@ const cluster = (name, port) => ({
 /**
  * A full bootstrap: one listener on `listen`, every route to the `upstream` cluster (or a direct 200 when
  * `direct` is set, for the benchmark), the `idp` cluster, and the given HTTP filters before the router.
+ * `upstreamHttp2`: the upstream speaks HTTP/2 only (gRPC); downstream, the listener takes both.
  */
-export function envoyConfig({ listen = DEMO.listen, admin = DEMO.admin, upstream = DEMO.upstream, idp = DEMO.idp, filters = [], direct = false, secrets = [] }) {
+export function envoyConfig({ listen = DEMO.listen, admin = DEMO.admin, upstream = DEMO.upstream, idp = DEMO.idp, filters = [], direct = false, secrets = [], upstreamHttp2 = false }) {
   const route = direct
     ? { match: { prefix: '/' }, direct_response: { status: 200, body: { inline_string: 'ok\n' } } }
     : { match: { prefix: '/' }, route: { cluster: 'upstream' } };
@@ -124,7 +134,7 @@ export function envoyConfig({ listen = DEMO.listen, admin = DEMO.admin, upstream
           }],
         }],
       }],
-      clusters: [cluster('upstream', upstream), cluster('idp', idp)],
+      clusters: [cluster('upstream', upstream, upstreamHttp2), cluster('idp', idp)],
       ...(secrets.length ? { secrets } : {}),
     },
   };

@@ -119,12 +119,15 @@ export async function startStack(options = {}) {
   }
 }
 
-async function startStackUnguarded({ plugin = {}, concurrency = 2, name = 'e2e', faults, waitReady = true, hosts = [] } = {}) {
-  const [listen, admin, upstream, idp] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+async function startStackUnguarded({ plugin = {}, concurrency = 2, name = 'e2e', faults, waitReady = true, hosts = [], upstreamPort, upstreamHttp2 = false, listenPort } = {}) {
+  const [listen, admin, echoPort, idp] = await Promise.all([listenPort ? Promise.resolve(listenPort) : freePort(), freePort(), freePort(), freePort()]);
+  // `upstreamPort`: the app is a server the test started itself (a real SkyPilot API server, the Flyte
+  // admin stub with `upstreamHttp2`); the echo app is still started, unused, so `echo` is always there.
+  const upstream = upstreamPort || echoPort;
   const app = `http://localhost:${listen}`;
   // `hosts`: more host names the apps answer on (same Envoy listener), registered at the IdP too.
   const idpProc = await startIdp({ port: idp, origins: [app, ...hosts.map((h) => `http://${h}:${listen}`)] });
-  const echo = await startEcho({ port: upstream });
+  const echo = await startEcho({ port: echoPort });
   let faultProxy = null;
   let faultPorts = null;
   let control = null;
@@ -148,7 +151,7 @@ async function startStackUnguarded({ plugin = {}, concurrency = 2, name = 'e2e',
   const envoys = [];
   /** Starts an Envoy with this stack's filter configuration (another replica, or a restart). */
   async function envoyOn(listenPort, adminPort, envoyName) {
-    const e = await startEnvoy({ name: envoyName, cfg: envoyConfig({ listen: listenPort, admin: adminPort, upstream, idp: idpCluster, filters }), concurrency });
+    const e = await startEnvoy({ name: envoyName, cfg: envoyConfig({ listen: listenPort, admin: adminPort, upstream, idp: idpCluster, filters, upstreamHttp2 }), concurrency });
     envoys.push(e);
     if (waitReady) await waitFilterReady(`http://localhost:${listenPort}`);
     return e;
