@@ -274,6 +274,22 @@ pub enum Reason {
     IntrospectionUnavailable,
     /// The introspection endpoint did not answer in time (504).
     IntrospectionTimeout,
+    /// `{prefix}/auth` with a valid session: 202 with the `X-Auth-Request-*` headers.
+    AuthChecked,
+    /// `{prefix}/token`: the session token page (or its JSON).
+    SessionTokenIssued,
+    /// A session token (from the token page) that does not open: tampered, expired, another key (401).
+    SessionTokenRejected,
+    /// A public metadata document we serve: the STS keys (`{prefix}/jwks.json`) or Flyte's client
+    /// configuration and authorization-server metadata.
+    MetadataServed,
+    /// A token exchange (STS) minted a token, or answered the remote authenticator's claims.
+    TokenExchanged,
+    /// A token exchange request that is not usable: not JSON, a field missing, a redirect URI not
+    /// configured (400).
+    ExchangeRequestInvalid,
+    /// The IdP refused the exchanged code (used, expired, wrong verifier or redirect URI) (401).
+    ExchangeRefused,
 }
 
 impl Reason {
@@ -331,6 +347,13 @@ impl Reason {
             Reason::BearerInactive => "bearer_inactive",
             Reason::IntrospectionUnavailable => "introspection_unavailable",
             Reason::IntrospectionTimeout => "introspection_timeout",
+            Reason::AuthChecked => "auth_checked",
+            Reason::SessionTokenIssued => "session_token_issued",
+            Reason::SessionTokenRejected => "session_token_rejected",
+            Reason::MetadataServed => "metadata_served",
+            Reason::TokenExchanged => "token_exchanged",
+            Reason::ExchangeRequestInvalid => "exchange_request_invalid",
+            Reason::ExchangeRefused => "exchange_refused",
         }
     }
 
@@ -345,7 +368,11 @@ impl Reason {
     pub fn is_plain_pass(self) -> bool {
         matches!(
             self,
-            Reason::Authenticated | Reason::BearerAuthenticated | Reason::PublicPath
+            Reason::Authenticated
+                | Reason::BearerAuthenticated
+                | Reason::PublicPath
+                // nginx and SkyPilot ask `{prefix}/auth` once per request of theirs.
+                | Reason::AuthChecked
         )
     }
 
@@ -373,7 +400,14 @@ impl Reason {
             | Reason::BackchannelLogout
             | Reason::UserInfo
             | Reason::BearerAuthenticated
-            | Reason::BearerMissing => return None,
+            | Reason::BearerMissing
+            | Reason::AuthChecked
+            | Reason::SessionTokenIssued
+            | Reason::MetadataServed
+            | Reason::TokenExchanged => return None,
+            Reason::SessionTokenRejected => "the session token is not valid or has expired",
+            Reason::ExchangeRequestInvalid => "the token exchange request is not valid",
+            Reason::ExchangeRefused => "the identity provider refused the authorization code",
             Reason::RouteDenied => "access to this resource is denied",
             Reason::PathInvalid => "the request path is not valid",
             Reason::BearerRejected(_) | Reason::BearerUnknownIssuer | Reason::BearerInactive => {

@@ -59,6 +59,8 @@ pub(crate) enum Flow {
     Refresh(crate::auth::refresh::RefreshFlow),
     /// A renewal being claimed in the host's shared data.
     Claim(crate::auth::refresh::ClaimFlow),
+    /// A token exchange redeeming its code.
+    Sts(crate::endpoints::sts::StsFlow),
 }
 
 /// What a bearer request needs after its JWKS refetch: the token, the route, and the edits computed
@@ -204,7 +206,7 @@ impl Engine {
         };
         let d = match route.action {
             Action::Public => Decision::Forward {
-                request: self.upstream_edits(req, None, false),
+                request: self.upstream_edits(req, None, false, false),
                 response: HeaderEdits::default(),
                 reason: Reason::PublicPath,
                 trace: crate::decision::Trace::default(),
@@ -226,13 +228,20 @@ impl Engine {
         vm: &mut VmState,
     ) -> Decision {
         let bearer = match route.accept {
+            // Session routes take the token page's session token in place of the cookie.
+            Accept::Session if !self.has_session_cookie(req) => self
+                .session_token_in(req)
+                .map(|t| ("authorization", Some(t))),
             Accept::Session => None,
-            Accept::Bearer | Accept::Either => credential(req, &route.bearer_header),
+            Accept::Bearer | Accept::Either => credential(req, &route.bearer_headers),
         };
         match bearer {
+            Some((header, Some(token))) if self.is_session_token(token) => {
+                self.session_token_request(route, req, header, token, now, vm)
+            }
             // A token was sent: it alone decides (an invalid token never falls back to a session).
-            Some(Some(token)) => {
-                let keep = route.bearer_header == "authorization";
+            Some((header, Some(token))) => {
+                let keep = header == "authorization";
                 let verdict = self.verify_bearer(token, now, vm, true);
                 let ctx = BearerCtx {
                     token,
@@ -241,9 +250,14 @@ impl Engine {
                     realm: req.authority,
                     browser: !wants_json(req),
                 };
-                self.decide_bearer(verdict, &ctx, || self.upstream_edits(req, None, keep), true)
+                self.decide_bearer(
+                    verdict,
+                    &ctx,
+                    || self.upstream_edits(req, None, keep, false),
+                    true,
+                )
             }
-            Some(None) => response::bearer_challenge(
+            Some((_, None)) => response::bearer_challenge(
                 req.authority,
                 401,
                 Reason::BearerRejected(crate::IdTokenError::Malformed),
@@ -263,15 +277,51 @@ impl Engine {
                             route,
                             req.method,
                             !wants_json(req),
-                            self.upstream_edits(req, None, false),
+                            self.upstream_edits(req, None, false, route.forward_session_cookie),
                             h,
                         )
                     };
                     self.forward_session(hit, &ctx, forward, now, vm)
                 }
-                None => self.unauthenticated(req, now, rng, vm),
+                None => self.unauthenticated(req, route.api, now, rng, vm),
             },
         }
+    }
+
+    /// A route request authenticated by a session token (the token page's) in a bearer header: the
+    /// session it seals, exactly as if it were the cookie; the header never reaches the upstream.
+    fn session_token_request(
+        &self,
+        route: &Route,
+        req: &Request<'_>,
+        header: &str,
+        token: &str,
+        now: UnixTime,
+        vm: &mut VmState,
+    ) -> Decision {
+        let Some(hit) = self.open_sealed(token, now, vm) else {
+            return response::bearer_challenge(
+                req.authority,
+                401,
+                Reason::SessionTokenRejected,
+                None,
+            );
+        };
+        let ctx = RefreshCtx { cookie: token, req };
+        let forward = |h: &Arc<CachedSession>| {
+            let mut edits = self.upstream_edits(req, None, false, false);
+            if !edits.remove.iter().any(|n| n.eq_ignore_ascii_case(header)) {
+                edits.remove.push(String::from(header));
+            }
+            self.admit(route, req.method, !wants_json(req), edits, h)
+        };
+        self.forward_session(hit, &ctx, forward, now, vm)
+    }
+
+    /// Whether the request carries a session cookie (well-formed as a set; whether it opens is
+    /// another matter).
+    fn has_session_cookie(&self, req: &Request<'_>) -> bool {
+        crate::session::chunks::join(req.cookies(), &self.config.cookie_name).is_some()
     }
 
     /// An identity is known: the route's requirements decide (403 naming the failed one), then the
@@ -313,27 +363,60 @@ impl Engine {
 
     /// No identity: a login for top-level navigations, a 401 for everything else. The one place this
     /// is decided for session routes (bearer routes answer with a challenge in `authenticate`).
+    /// `api`: the route is an API route, which never redirects.
     fn unauthenticated(
         &self,
         req: &Request<'_>,
+        api: bool,
         now: UnixTime,
         rng: &mut (impl RngCore + CryptoRng),
         vm: &VmState,
     ) -> Decision {
         let return_to = validate_redirect(req.path, &[]).unwrap_or_else(|| String::from("/"));
-        if is_navigation(req) {
+        if !api && is_navigation(req) {
             return self.begin_login(req, return_to, now, rng, vm);
         }
-        response::login_required(req.authority, &self.start_url(&return_to))
+        self.login_required(req, &return_to)
     }
 
-    /// The configured health paths outside the prefix (exact match).
+    /// The 401 that tells a client where a browser signs in (`login_url`, `Link: rel="login"`) and
+    /// where a CLI gets a session token (`token_url`).
+    pub(crate) fn login_required(&self, req: &Request<'_>, return_to: &str) -> Decision {
+        response::login_required(req.authority, &self.start_url(return_to), &self.token_url())
+    }
+
+    /// `{prefix}/token`.
+    pub(crate) fn token_url(&self) -> String {
+        format!("{}/token", self.config.prefix)
+    }
+
+    /// The configured endpoints outside the prefix (exact match): health, Flyte's metadata, the STS.
     fn health_endpoint(&self, path: &str) -> Option<Endpoint> {
-        let h = &self.config.health;
-        if h.ping_path.as_deref() == Some(path) {
+        let cfg = &*self.config;
+        let h = &cfg.health;
+        let is = |p: &Option<String>| p.as_deref() == Some(path);
+        if is(&h.ping_path) {
             Some(Endpoint::Ping)
-        } else if h.ready_path.as_deref() == Some(path) {
+        } else if is(&h.ready_path) {
             Some(Endpoint::Ready)
+        } else if let Some(f) = cfg
+            .flyte
+            .as_ref()
+            .filter(|f| is(&f.client_config_path) || is(&f.metadata_path))
+        {
+            Some(if is(&f.client_config_path) {
+                Endpoint::FlyteClientConfig
+            } else {
+                Endpoint::FlyteMetadata
+            })
+        } else if let Some(sts) = &cfg.sts {
+            if is(&sts.path) {
+                Some(Endpoint::StsLogin)
+            } else if is(&sts.authenticator_path) {
+                Some(Endpoint::StsAuthenticator)
+            } else {
+                None
+            }
         } else {
             None
         }
@@ -356,6 +439,13 @@ impl Engine {
             Endpoint::SignOut => self.sign_out(req, vm),
             Endpoint::UserInfo => self.userinfo(req, now, vm),
             Endpoint::BackchannelLogout => self.backchannel_logout(req, now, vm),
+            Endpoint::Auth => self.auth_request(req, now, vm),
+            Endpoint::Token => self.token_page(req, now, rng, vm),
+            Endpoint::Jwks => self.sts_jwks(req),
+            Endpoint::FlyteClientConfig => self.flyte_client_config(req),
+            Endpoint::FlyteMetadata => self.flyte_metadata(req, vm),
+            Endpoint::StsLogin => self.sts_login(req, false, vm),
+            Endpoint::StsAuthenticator => self.sts_login(req, true, vm),
         }
     }
 
@@ -401,6 +491,7 @@ impl Engine {
         match flow {
             Flow::Login(flow) => self.continue_login(flow, response, now, rng, vm),
             Flow::Refresh(flow) => self.finish_refresh(flow, response, now, rng, vm),
+            Flow::Sts(flow) => self.continue_sts(flow, response, now, rng, vm),
             // A callout reply never belongs to a claim; fail closed.
             Flow::Claim(_) => self.fail(500, Reason::RequestMalformed, false, std::vec::Vec::new()),
             Flow::Bearer(flow) => {

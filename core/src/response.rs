@@ -118,22 +118,30 @@ pub fn error(
     }
 }
 
-/// The 401 for requests that are not top-level navigations: no login cookie is minted; the body tells
-/// the client where a browser could start a login.
-pub fn login_required(realm: &str, login_url: &str) -> Decision {
-    let extra = vec![h(
-        "www-authenticate",
-        format!(
-            "Bearer realm=\"{}\"",
-            realm
-                .chars()
-                .filter(|c| !c.is_control() && !matches!(c, '"' | '\\'))
-                .collect::<String>()
+/// The 401 for requests that are not top-level navigations: no login cookie is minted; the body and a
+/// `Link` header (RFC 8288, relative to the request) tell the client where a browser could start a
+/// login, and where a CLI gets a session token to paste.
+pub fn login_required(realm: &str, login_url: &str, token_url: &str) -> Decision {
+    let extra = vec![
+        h(
+            "www-authenticate",
+            format!(
+                "Bearer realm=\"{}\"",
+                realm
+                    .chars()
+                    .filter(|c| !c.is_control() && !matches!(c, '"' | '\\'))
+                    .collect::<String>()
+            ),
         ),
-    )];
+        h(
+            "link",
+            format!("<{login_url}>; rel=\"login\", <{token_url}>; rel=\"token\""),
+        ),
+    ];
     json(
         401,
-        &serde_json::json!({"error": "login_required", "message": "authentication required", "login_url": login_url}),
+        &serde_json::json!({"error": "login_required", "message": "authentication required",
+            "login_url": login_url, "token_url": token_url}),
         extra,
         Reason::LoginRequired,
     )

@@ -207,7 +207,7 @@ fn a_negative_expiry_has_passed() {
         let e = Expectations {
             issuer: ISSUER,
             client_id: "app",
-            nonce: "n",
+            nonce: Some("n"),
             allowed_algs: &Alg::ALL,
             now: UnixTime(idp.now),
             leeway: 60,

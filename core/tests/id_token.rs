@@ -378,7 +378,7 @@ fn duplicate_kids_cost_at_most_three_signature_checks() {
     let expect = Expectations {
         issuer: ISSUER,
         client_id: "app",
-        nonce: "n0nce",
+        nonce: Some("n0nce"),
         allowed_algs: &portcullis_core::oidc::Alg::ALL,
         now: portcullis_core::UnixTime(1_700_000_000),
         leeway: 60,

@@ -512,7 +512,7 @@ fn configuration_errors_name_the_rule() {
         ),
         (
             json!({"routes": {"rules": [{"name": "a", "action": "public", "require": {"groups": ["x"]}}]}}),
-            "routes.rules[0] (a): require and bearer_header",
+            "routes.rules[0] (a): require, bearer_header, forward_session_cookie and api",
         ),
         (
             json!({"routes": {"rules": [{"name": "a", "action": "authenticate", "methods": ["get"]}]}}),
@@ -567,6 +567,31 @@ fn configuration_errors_name_the_rule() {
             "claims.headers[0].from:",
         ),
         (json!({"public_paths": ["/a/../b"]}), "public_paths[0]:"),
+        // Issue 7's route options.
+        (
+            json!({"routes": {"rules": [{"prefix": "/g", "action": "authenticate", "accept": "bearer", "bearer_header": ["flyte-authorization", "Flyte-Authorization"]}]}}),
+            "routes.rules[0].bearer_header[1]: is listed twice",
+        ),
+        (
+            json!({"routes": {"rules": [{"prefix": "/g", "action": "authenticate", "accept": "bearer", "bearer_header": []}]}}),
+            "routes.rules[0].bearer_header: must name one to four headers",
+        ),
+        (
+            json!({"routes": {"rules": [{"prefix": "/g", "action": "authenticate", "accept": "bearer", "bearer_header": ["cookie"]}]}}),
+            "routes.rules[0].bearer_header[0]:",
+        ),
+        (
+            json!({"routes": {"rules": [{"prefix": "/g", "action": "authenticate", "accept": "bearer", "forward_session_cookie": true}]}}),
+            "routes.rules[0].forward_session_cookie: needs a route that accepts sessions",
+        ),
+        (
+            json!({"routes": {"rules": [{"prefix": "/g", "action": "public", "api": true}]}}),
+            "routes.rules[0]: require, bearer_header, forward_session_cookie and api only apply",
+        ),
+        (
+            json!({"routes": {"default": {"action": "deny", "forward_session_cookie": true}}}),
+            "routes.default: require, bearer_header, forward_session_cookie and api only apply",
+        ),
     ];
     for (patch, want) in cases {
         let e = cfg_with(patch.clone()).err().unwrap_or_default();

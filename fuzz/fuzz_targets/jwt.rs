@@ -90,7 +90,7 @@ fn verify(s: &Setup, token: &str) -> Result<(), portcullis_core::IdTokenError> {
     let exp = Expectations {
         issuer: ISSUER,
         client_id: "app",
-        nonce: NONCE,
+        nonce: Some(NONCE),
         allowed_algs: &Alg::ALL,
         now: UnixTime(NOW),
         leeway: LEEWAY,

@@ -55,10 +55,21 @@ pub(crate) enum Wait {
     },
 }
 
-/// The bearer credential in `header` (`Bearer <token>`, scheme case-insensitive, RFC 6750 §2.1).
-/// `None`: no such header; `Some(None)`: a header that does not hold a usable bearer token.
-pub(crate) fn credential<'r>(req: &Request<'r>, header: &str) -> Option<Option<&'r str>> {
-    let value = req.header(header)?;
+/// The bearer credential in the first of `headers` the request carries (`Bearer <token>`, scheme
+/// case-insensitive, RFC 6750 §2.1), with that header's name. `None`: none of them is there;
+/// `Some((_, None))`: the first one present does not hold a usable bearer token (a later header never
+/// rescues it: fail closed).
+pub(crate) fn credential<'r, 'h>(
+    req: &Request<'r>,
+    headers: &'h [String],
+) -> Option<(&'h str, Option<&'r str>)> {
+    headers
+        .iter()
+        .find_map(|h| req.header(h).map(|v| (h.as_str(), bearer_value(v))))
+}
+
+/// The token of one `Bearer <token>` header value, if usable.
+pub(crate) fn bearer_value(value: &str) -> Option<&str> {
     let token = value
         .get(..7)
         .filter(|s| s.eq_ignore_ascii_case("bearer "))
@@ -72,7 +83,7 @@ pub(crate) fn credential<'r>(req: &Request<'r>, header: &str) -> Option<Option<&
                         || matches!(b, b'-' | b'_' | b'.' | b'~' | b'+' | b'/' | b'=')
                 })
         });
-    Some(token)
+    token
 }
 
 /// The cache key: base64url of the token's SHA-256 (the token itself is never kept).
@@ -108,6 +119,9 @@ impl Engine {
         let Some(iss) = peek_issuer(token) else {
             return Verdict::Invalid(Reason::BearerRejected(IdTokenError::Malformed));
         };
+        if let Some(sts) = cfg.sts.as_ref().filter(|s| s.issuer == iss) {
+            return self.verify_minted(token, &key, sts, now, vm);
+        }
         let Some(issuer) = cfg.bearer.iter().find(|b| b.issuer == iss) else {
             return Verdict::Invalid(Reason::BearerUnknownIssuer);
         };
@@ -151,6 +165,33 @@ impl Engine {
         let fallback = v.client_id.clone().unwrap_or_else(|| v.subject.clone());
         let expires = v.expires_at.saturating_add(issuer.leeway);
         self.admit_token(&key, &v.claims, &v.subject, &fallback, Some(expires), vm)
+    }
+
+    /// A token our own STS minted: verified with our public keys (EdDSA or ES256 only, whatever
+    /// `id_token.allowed_algs` says), `aud` the STS audience.
+    fn verify_minted(
+        &self,
+        token: &str,
+        key: &str,
+        sts: &crate::config::Sts,
+        now: UnixTime,
+        vm: &mut VmState,
+    ) -> Verdict {
+        let expect = AccessExpectations {
+            issuer: &sts.issuer,
+            audiences: core::slice::from_ref(&sts.audience),
+            allowed_algs: &[crate::oidc::Alg::EdDSA, crate::oidc::Alg::ES256],
+            now,
+            leeway: self.config.leeway,
+        };
+        match verify_access_token(token, &sts.jwks, &expect) {
+            Ok(v) => {
+                let fallback = v.client_id.clone().unwrap_or_else(|| v.subject.clone());
+                let expires = v.expires_at.saturating_add(self.config.leeway);
+                self.admit_token(key, &v.claims, &v.subject, &fallback, Some(expires), vm)
+            }
+            Err(e) => Verdict::Invalid(Reason::BearerRejected(e)),
+        }
     }
 
     /// The identity of a verified token (JWT or introspected), cached until `expires_at` (an

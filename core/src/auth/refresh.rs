@@ -567,7 +567,7 @@ impl Engine {
         if navigation {
             return response::redirect(url, Vec::new(), Reason::SessionRefreshFailed);
         }
-        let mut d = response::login_required(realm, &url);
+        let mut d = response::login_required(realm, &url, &self.token_url());
         if let Decision::Respond { reason, .. } = &mut d {
             *reason = Reason::SessionRefreshFailed;
         }

@@ -47,6 +47,37 @@ impl Engine {
         Some((hit, joined))
     }
 
+    /// The session a request carries either way: its cookie, or else a session token (the token page's)
+    /// in `Authorization: Bearer`. For our own endpoints (`auth`, `userinfo`, `token`).
+    pub(crate) fn any_session<'r>(
+        &self,
+        req: &Request<'r>,
+        now: UnixTime,
+        vm: &mut VmState,
+    ) -> Option<(Arc<CachedSession>, Cow<'r, str>)> {
+        if chunks::join(req.cookies(), &self.config.cookie_name).is_some() {
+            return self.session_and_cookie(req, now, vm);
+        }
+        let token = self.session_token_in(req)?;
+        let hit = self.open_session(token, now, vm)?;
+        Some((hit, Cow::Borrowed(token)))
+    }
+
+    /// A session token in `Authorization: Bearer`, if the header holds one (see [`Engine::is_session_token`]).
+    pub(crate) fn session_token_in<'r>(&self, req: &Request<'r>) -> Option<&'r str> {
+        let token = crate::auth::bearer::bearer_value(req.header("authorization")?)?;
+        self.is_session_token(token).then_some(token)
+    }
+
+    /// Whether a bearer credential is shaped like one of our sealed sessions, `<key id>.<base64url>`
+    /// with a key id of our ring (JWTs have three parts; an IdP's opaque token never starts with our
+    /// key id and a dot). Shape only: whether it opens is for [`Engine::open_sealed`].
+    pub(crate) fn is_session_token(&self, token: &str) -> bool {
+        token
+            .split_once('.')
+            .is_some_and(|(kid, rest)| !rest.contains('.') && self.config.keys.has_id(kid))
+    }
+
     fn open_session(
         &self,
         value: &str,

@@ -13,14 +13,20 @@ use serde::Deserialize;
 mod bearer;
 mod claims;
 mod cookie;
+mod flyte;
 mod issuers;
 mod operations;
 mod routes;
+#[cfg(feature = "oidc")]
+mod sts;
 
 pub use bearer::{BearerIssuer, Introspection};
 pub use claims::{ClaimNames, Field, HeaderSource, MappedHeader};
+pub use flyte::Flyte;
 pub use issuers::IssuerConfig;
 pub use operations::{Health, LogFormat};
+#[cfg(feature = "oidc")]
+pub use sts::{SigningKey, Sts, StsKey, MAX_STS_TTL};
 
 use crate::oidc::Alg;
 use crate::policy::headers::IDENTITY_HEADERS;
@@ -157,6 +163,11 @@ pub struct Config {
     pub health: Health,
     /// How decision log lines are written.
     pub log_format: LogFormat,
+    /// Flyte's client configuration and metadata endpoints, when configured.
+    pub flyte: Option<Flyte>,
+    /// The token exchange, when configured.
+    #[cfg(feature = "oidc")]
+    pub sts: Option<Sts>,
 }
 
 #[derive(Deserialize)]
@@ -204,6 +215,11 @@ struct RawConfig {
     health: operations::RawHealth,
     #[serde(default)]
     log: operations::RawLog,
+    #[serde(default)]
+    flyte: Option<flyte::RawFlyte>,
+    #[cfg(feature = "oidc")]
+    #[serde(default)]
+    sts: Option<sts::RawSts>,
 }
 
 #[derive(Deserialize, Default)]
@@ -494,9 +510,15 @@ impl Config {
         }
         let health = operations::health(raw.health, &prefix)?;
         let log_format = operations::log(raw.log)?;
+        let flyte = raw.flyte.map(|f| flyte::flyte(f, &prefix)).transpose()?;
+        #[cfg(feature = "oidc")]
+        let sts = raw.sts.map(|s| sts::sts(s, &prefix)).transpose()?;
         Ok(Config {
             health,
             log_format,
+            flyte,
+            #[cfg(feature = "oidc")]
+            sts,
             issuers,
             bearer,
             token_cache_size,
@@ -557,6 +579,12 @@ impl Config {
             }
             None => false,
         }
+    }
+
+    /// True for the session cookie and its chunks (not the login or hint cookies).
+    #[must_use]
+    pub fn is_session_cookie(&self, name: &str) -> bool {
+        name == self.cookie_name || crate::session::chunks::is_chunk_name(name, &self.cookie_name)
     }
 
     /// The ID-token hint cookie's name (`<cookie name>_hint`) and path (the sign-out endpoint).

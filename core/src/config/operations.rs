@@ -62,7 +62,7 @@ pub(super) struct RawLog {
     format: Option<String>,
 }
 
-fn health_path(
+pub(super) fn health_path(
     field: &str,
     value: Option<String>,
     prefix: &str,
@@ -73,15 +73,13 @@ fn health_path(
     if !p.starts_with('/') || p.contains(['?', '#']) || normalize_path(&p).as_deref() != Some(&p) {
         return Err(invalid(
             field,
-            "must be a normalized absolute path like /ping (or null to turn it off)",
+            "must be a normalized absolute path such as /ping, without a query (or null to turn it off)",
         ));
     }
     if p == prefix || p.starts_with(&alloc::format!("{prefix}/")) {
         return Err(invalid(
             field,
-            alloc::format!(
-                "must be outside the prefix ({prefix}/ping and {prefix}/ready are always served)"
-            ),
+            alloc::format!("must be outside the prefix {prefix} (our own endpoints live there)"),
         ));
     }
     Ok(Some(p))

@@ -30,8 +30,39 @@ struct RawRoute {
     #[serde(default)]
     accept: Option<String>,
     #[serde(default)]
-    bearer_header: Option<String>,
+    bearer_header: Option<OneOrMany>,
     #[serde(default)]
+    forward_session_cookie: bool,
+    #[serde(default)]
+    api: bool,
+    #[serde(default)]
+    require: Option<RawRequire>,
+}
+
+/// `"name"` or `["name", ...]`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => alloc::vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+/// What a rule and the default have in common besides matching.
+struct RouteSpec<'a> {
+    action: Option<&'a str>,
+    accept: Option<&'a str>,
+    bearer_header: Option<OneOrMany>,
+    forward_session_cookie: bool,
+    api: bool,
     require: Option<RawRequire>,
 }
 
@@ -54,7 +85,11 @@ struct RawRule {
     #[serde(default)]
     accept: Option<String>,
     #[serde(default)]
-    bearer_header: Option<String>,
+    bearer_header: Option<OneOrMany>,
+    #[serde(default)]
+    forward_session_cookie: bool,
+    #[serde(default)]
+    api: bool,
     #[serde(default)]
     require: Option<RawRequire>,
 }
@@ -147,14 +182,15 @@ fn parse_host(h: &str) -> Option<HostMatch> {
     })
 }
 
-fn route(
-    field: &str,
-    name: String,
-    action: Option<&str>,
-    accept: Option<&str>,
-    bearer_header: Option<&str>,
-    require: Option<RawRequire>,
-) -> Result<Route, ConfigError> {
+fn route(field: &str, name: String, spec: RouteSpec<'_>) -> Result<Route, ConfigError> {
+    let RouteSpec {
+        action,
+        accept,
+        bearer_header,
+        forward_session_cookie,
+        api,
+        require,
+    } = spec;
     let action = match action {
         Some("public") => Action::Public,
         Some("deny") => Action::Deny,
@@ -177,21 +213,48 @@ fn route(
             ))
         }
     };
-    if action != Action::Authenticate && (require.is_some() || bearer_header.is_some()) {
+    if action != Action::Authenticate
+        && (require.is_some() || bearer_header.is_some() || forward_session_cookie || api)
+    {
         return Err(invalid(
             field,
-            "require and bearer_header only apply to action \"authenticate\"",
+            "require, bearer_header, forward_session_cookie and api only apply to action \"authenticate\"",
         ));
     }
-    let bearer_header = match bearer_header {
-        Some(h) if header_name_ok(h) => h.to_ascii_lowercase(),
-        Some(_) => {
+    if forward_session_cookie && accept == Accept::Bearer {
+        return Err(invalid(
+            format!("{field}.forward_session_cookie"),
+            "needs a route that accepts sessions (accept \"session\" or \"either\")",
+        ));
+    }
+    let bearer_headers = match bearer_header.map(OneOrMany::into_vec) {
+        None => alloc::vec![String::from("authorization")],
+        Some(list) if list.is_empty() || list.len() > 4 => {
             return Err(invalid(
                 format!("{field}.bearer_header"),
-                "must be a header name",
+                "must name one to four headers",
             ))
         }
-        None => String::from("authorization"),
+        Some(list) => {
+            let mut out: Vec<String> = Vec::new();
+            for (i, h) in list.iter().enumerate() {
+                let lower = h.to_ascii_lowercase();
+                if !header_name_ok(h) || lower == "cookie" || lower == "host" {
+                    return Err(invalid(
+                        format!("{field}.bearer_header[{i}]"),
+                        "must be a header name (not cookie or host)",
+                    ));
+                }
+                if out.contains(&lower) {
+                    return Err(invalid(
+                        format!("{field}.bearer_header[{i}]"),
+                        "is listed twice",
+                    ));
+                }
+                out.push(lower);
+            }
+            out
+        }
     };
     let requirements = match require {
         Some(r) => requirements(&format!("{field}.require"), r)?,
@@ -201,7 +264,9 @@ fn route(
         name,
         action,
         accept,
-        bearer_header,
+        bearer_headers,
+        forward_session_cookie,
+        api,
         requirements,
     })
 }
@@ -307,7 +372,18 @@ pub(super) fn policy(raw: RawRoutes, public_paths: &[String]) -> Result<Policy, 
                 hosts: Vec::new(),
                 path,
                 methods: Vec::new(),
-                route: route("public_paths", name, Some("public"), None, None, None)?,
+                route: route(
+                    "public_paths",
+                    name,
+                    RouteSpec {
+                        action: Some("public"),
+                        accept: None,
+                        bearer_header: None,
+                        forward_session_cookie: false,
+                        api: false,
+                        require: None,
+                    },
+                )?,
             },
         ));
     }
@@ -374,10 +450,14 @@ pub(super) fn policy(raw: RawRoutes, public_paths: &[String]) -> Result<Policy, 
         let route = route(
             &field,
             name,
-            Some(r.action.as_str()),
-            r.accept.as_deref(),
-            r.bearer_header.as_deref(),
-            r.require,
+            RouteSpec {
+                action: Some(r.action.as_str()),
+                accept: r.accept.as_deref(),
+                bearer_header: r.bearer_header,
+                forward_session_cookie: r.forward_session_cookie,
+                api: r.api,
+                require: r.require,
+            },
         )?;
         let rule = Rule {
             hosts,
@@ -397,10 +477,14 @@ pub(super) fn policy(raw: RawRoutes, public_paths: &[String]) -> Result<Policy, 
     let default = route(
         "routes.default",
         String::from("default"),
-        d.action.as_deref(),
-        d.accept.as_deref(),
-        d.bearer_header.as_deref(),
-        d.require,
+        RouteSpec {
+            action: d.action.as_deref(),
+            accept: d.accept.as_deref(),
+            bearer_header: d.bearer_header,
+            forward_session_cookie: d.forward_session_cookie,
+            api: d.api,
+            require: d.require,
+        },
     )?;
     Ok(Policy {
         rules: rules.into_iter().map(|(_, r)| r).collect(),

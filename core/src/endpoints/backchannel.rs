@@ -49,7 +49,7 @@ impl Engine {
         let expect = Expectations {
             issuer: &cfg.issuer,
             client_id: &cfg.client_id,
-            nonce: "",
+            nonce: None,
             allowed_algs: &cfg.allowed_algs,
             now,
             leeway: cfg.leeway,

@@ -342,7 +342,7 @@ impl Engine {
         let expect = Expectations {
             issuer: &cfg.issuer,
             client_id: &cfg.client_id,
-            nonce: &attempt.login.nonce.0,
+            nonce: Some(&attempt.login.nonce.0),
             allowed_algs: &cfg.allowed_algs,
             now,
             leeway: cfg.leeway,

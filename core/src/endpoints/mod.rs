@@ -1,8 +1,11 @@
 //! Our own endpoints under the configured prefix, one module each.
 
 mod backchannel;
+mod cli;
+mod flyte;
 pub(crate) mod login;
 mod sign_out;
+pub(crate) mod sts;
 mod userinfo;
 
 /// One of our endpoints.
@@ -22,6 +25,20 @@ pub(crate) enum Endpoint {
     UserInfo,
     /// `{prefix}/backchannel_logout`: the IdP ends sessions (OIDC Back-Channel Logout 1.0).
     BackchannelLogout,
+    /// `{prefix}/auth`: oauth2-proxy's auth request (202 with `X-Auth-Request-*`, or 401).
+    Auth,
+    /// `{prefix}/token`: the session token page for CLIs.
+    Token,
+    /// `{prefix}/jwks.json`: the public keys of the tokens the STS mints.
+    Jwks,
+    /// Flyte's public client configuration (`flyte.client_config_path`).
+    FlyteClientConfig,
+    /// The OAuth 2.0 authorization-server metadata for Flyte's clients (`flyte.metadata_path`).
+    FlyteMetadata,
+    /// The token exchange in lakeFS's client shape (`sts.path`).
+    StsLogin,
+    /// The token exchange in lakeFS's remote-authenticator shape (`sts.authenticator_path`).
+    StsAuthenticator,
 }
 
 impl Endpoint {
@@ -36,6 +53,9 @@ impl Endpoint {
             "sign_out" => Some(Endpoint::SignOut),
             "userinfo" => Some(Endpoint::UserInfo),
             "backchannel_logout" => Some(Endpoint::BackchannelLogout),
+            "auth" => Some(Endpoint::Auth),
+            "token" => Some(Endpoint::Token),
+            "jwks.json" => Some(Endpoint::Jwks),
             _ => None,
         }
     }

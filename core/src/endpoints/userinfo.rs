@@ -11,7 +11,7 @@ use crate::vm::VmState;
 
 impl Engine {
     pub(crate) fn userinfo(&self, req: &Request<'_>, now: UnixTime, vm: &mut VmState) -> Decision {
-        match self.session(req, now, vm) {
+        match self.any_session(req, now, vm).map(|(hit, _)| hit) {
             Some(hit) => {
                 let s = &hit.identity;
                 response::json(
@@ -25,7 +25,7 @@ impl Engine {
                     Reason::UserInfo,
                 )
             }
-            None => response::login_required(req.authority, &self.start_url("/")),
+            None => self.login_required(req, "/"),
         }
     }
 }

@@ -64,6 +64,7 @@ impl Engine {
         req: &Request<'_>,
         identity: Option<Arc<[Header]>>,
         keep_authorization: bool,
+        forward_session: bool,
     ) -> HeaderEdits {
         let cfg = &*self.config;
         let mut edits = HeaderEdits {
@@ -76,7 +77,8 @@ impl Engine {
             identity,
             add: Vec::new(),
         };
-        match strip_cookies(req.headers, |n| cfg.is_our_cookie(n)) {
+        let ours = |n: &str| cfg.is_our_cookie(n) && !(forward_session && cfg.is_session_cookie(n));
+        match strip_cookies(req.headers, ours) {
             Some(rest) if rest.is_empty() => edits.remove.push("cookie".into()),
             Some(rest) => edits.set.push(("cookie".into(), rest)),
             None => {}

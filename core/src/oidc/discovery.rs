@@ -11,7 +11,7 @@ use crate::metrics::IdpEndpoint;
 use crate::request::AbsoluteUrl;
 
 /// The parts of the discovery document we use.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct ProviderMetadata {
     /// Must equal the configured issuer exactly (Discovery §4.3).
     pub issuer: String,
@@ -33,6 +33,22 @@ pub struct ProviderMetadata {
     /// PKCE methods, if advertised (we always send S256).
     #[serde(default)]
     pub code_challenge_methods_supported: Option<Vec<String>>,
+    /// RFC 8414 fields we only pass on (Flyte's authorization-server metadata), kept as sent: a value
+    /// of an unexpected type is dropped when served, never a reason to refuse the document.
+    #[serde(default)]
+    pub response_types_supported: Option<serde_json::Value>,
+    /// (See `response_types_supported`.)
+    #[serde(default)]
+    pub scopes_supported: Option<serde_json::Value>,
+    /// (See `response_types_supported`.)
+    #[serde(default)]
+    pub token_endpoint_auth_methods_supported: Option<serde_json::Value>,
+    /// (See `response_types_supported`.)
+    #[serde(default)]
+    pub grant_types_supported: Option<serde_json::Value>,
+    /// RFC 8628's device authorization endpoint, if offered (passed on, never called).
+    #[serde(default)]
+    pub device_authorization_endpoint: Option<serde_json::Value>,
 }
 
 /// Why a discovery document was refused.

@@ -124,10 +124,7 @@ impl Refresher {
                     authorization_endpoint: std::string::String::new(),
                     token_endpoint: std::string::String::new(),
                     jwks_uri: uri.clone(),
-                    end_session_endpoint: None,
-                    userinfo_endpoint: None,
-                    introspection_endpoint: None,
-                    code_challenge_methods_supported: None,
+                    ..ProviderMetadata::default()
                 };
                 (c, RefreshPending::Jwks(Box::new(meta)))
             }),

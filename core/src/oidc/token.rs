@@ -14,8 +14,31 @@ use crate::metrics::IdpEndpoint;
 use crate::request::{encode_component, encode_pairs, AbsoluteUrl};
 use crate::session::Secret;
 
-/// Builds the code-exchange callout to `token_endpoint`. `None` if the endpoint is not a URL (cannot
-/// happen after discovery checks, but never panics).
+/// The client a token request authenticates as: ours, or the token exchange's.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenClient<'a> {
+    /// `client_id`.
+    pub id: &'a str,
+    /// Its secret (empty for a public client).
+    pub secret: &'a str,
+    /// How it authenticates.
+    pub auth: ClientAuth,
+}
+
+impl<'a> TokenClient<'a> {
+    /// The configured login client.
+    #[must_use]
+    pub fn login(config: &'a Config) -> Self {
+        TokenClient {
+            id: &config.client_id,
+            secret: config.client_secret.as_ref().map_or("", |s| s.0.as_str()),
+            auth: config.client_auth,
+        }
+    }
+}
+
+/// Builds the code-exchange callout to `token_endpoint` for our login client. `None` if the endpoint
+/// is not a URL (cannot happen after discovery checks, but never panics).
 #[must_use]
 pub fn token_request(
     config: &Config,
@@ -24,17 +47,36 @@ pub fn token_request(
     verifier: &str,
     redirect_uri: &str,
 ) -> Option<Callout> {
-    grant_request(
+    exchange_request(
         config,
+        TokenClient::login(config),
         token_endpoint,
-        alloc::vec![
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", redirect_uri),
-            ("code_verifier", verifier),
-        ],
-        IdpEndpoint::Token,
+        code,
+        Some(verifier),
+        redirect_uri,
     )
+}
+
+/// The code exchange as `client` (the token exchange redeems codes another client obtained), with
+/// the PKCE verifier when there is one.
+#[must_use]
+pub fn exchange_request(
+    config: &Config,
+    client: TokenClient<'_>,
+    token_endpoint: &str,
+    code: &str,
+    verifier: Option<&str>,
+    redirect_uri: &str,
+) -> Option<Callout> {
+    let mut form = alloc::vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", redirect_uri),
+    ];
+    if let Some(v) = verifier {
+        form.push(("code_verifier", v));
+    }
+    grant_request(config, client, token_endpoint, form, IdpEndpoint::Token)
 }
 
 /// Builds the refresh-token grant callout (RFC 6749 §6).
@@ -46,6 +88,7 @@ pub fn refresh_request(
 ) -> Option<Callout> {
     grant_request(
         config,
+        TokenClient::login(config),
         token_endpoint,
         alloc::vec![
             ("grant_type", "refresh_token"),
@@ -55,9 +98,10 @@ pub fn refresh_request(
     )
 }
 
-/// A token-endpoint request with this grant's form and the configured client authentication.
+/// A token-endpoint request with this grant's form and the client's authentication.
 fn grant_request<'a>(
-    config: &'a Config,
+    config: &Config,
+    client: TokenClient<'a>,
     token_endpoint: &str,
     mut form: Vec<(&'a str, &'a str)>,
     endpoint: IdpEndpoint,
@@ -70,14 +114,13 @@ fn grant_request<'a>(
         ),
         (String::from("accept"), String::from("application/json")),
     ];
-    let secret = config.client_secret.as_ref().map_or("", |s| s.0.as_str());
-    match config.client_auth {
+    match client.auth {
         ClientAuth::ClientSecretBasic => {
             // RFC 6749 §2.3.1: id and secret are form-encoded before being joined and base64-encoded.
             let pair = format!(
                 "{}:{}",
-                encode_component(&config.client_id),
-                encode_component(secret)
+                encode_component(client.id),
+                encode_component(client.secret)
             );
             headers.push((
                 String::from("authorization"),
@@ -85,10 +128,10 @@ fn grant_request<'a>(
             ));
         }
         ClientAuth::ClientSecretPost => {
-            form.push(("client_id", &config.client_id));
-            form.push(("client_secret", secret));
+            form.push(("client_id", client.id));
+            form.push(("client_secret", client.secret));
         }
-        ClientAuth::None => form.push(("client_id", &config.client_id)),
+        ClientAuth::None => form.push(("client_id", client.id)),
     }
     Some(Callout {
         cluster: config.idp_cluster.clone(),

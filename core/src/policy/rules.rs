@@ -39,8 +39,16 @@ pub struct Route {
     pub action: Action,
     /// Accepted credentials (for `Authenticate`).
     pub accept: Accept,
-    /// The header the bearer token comes in (lower-case; default `authorization`).
-    pub bearer_header: String,
+    /// The headers a bearer token may come in, in order: the first one present is the credential
+    /// (lower-case; default `authorization` alone; Flyte's clients send `flyte-authorization`).
+    pub bearer_headers: Vec<String>,
+    /// Whether our session cookie (every chunk) stays in the `Cookie` header sent upstream, for
+    /// upstreams that hand the cookies they received to a CLI (SkyPilot's token page). Login and hint
+    /// cookies are stripped either way.
+    pub forward_session_cookie: bool,
+    /// An API route (oauth2-proxy's `--api-route`): without credentials it answers 401 (JSON with
+    /// `login_url`, and a `Link` header), never a login redirect, whatever the client's `Accept`.
+    pub api: bool,
     /// What the identity must satisfy.
     pub requirements: Requirements,
 }

@@ -108,6 +108,12 @@ impl KeyRing {
         Ok(KeyRing { keys: ring })
     }
 
+    /// Whether `id` names a key of the ring.
+    #[must_use]
+    pub fn has_id(&self, id: &str) -> bool {
+        self.keys.iter().any(|k| k.id == id)
+    }
+
     /// The id of the sealing key.
     #[must_use]
     pub fn primary_id(&self) -> &str {
