@@ -502,17 +502,21 @@ impl Config {
             .map(|r| &r.route)
             .chain([&policy.default])
             .any(|r| r.action == Action::Authenticate && r.accept != Accept::Session);
-        if takes_bearer && bearer.is_empty() {
+        #[cfg(feature = "oidc")]
+        let sts = raw.sts.map(|s| sts::sts(s, &prefix)).transpose()?;
+        #[cfg(feature = "oidc")]
+        let own_tokens = sts.is_some();
+        #[cfg(not(feature = "oidc"))]
+        let own_tokens = false;
+        if takes_bearer && bearer.is_empty() && !own_tokens {
             return Err(invalid(
                 "bearer.issuers",
-                "routes accept bearer tokens but no issuer is configured",
+                "routes accept bearer tokens but no issuer (bearer.issuers, or the sts) is configured",
             ));
         }
         let health = operations::health(raw.health, &prefix)?;
         let log_format = operations::log(raw.log)?;
         let flyte = raw.flyte.map(|f| flyte::flyte(f, &prefix)).transpose()?;
-        #[cfg(feature = "oidc")]
-        let sts = raw.sts.map(|s| sts::sts(s, &prefix)).transpose()?;
         Ok(Config {
             health,
             log_format,

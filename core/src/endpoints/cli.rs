@@ -90,6 +90,7 @@ impl Engine {
                 cookie = escape_html(cookie),
             );
             let mut headers = private_page_headers();
+            headers.push((String::from("cache-control"), String::from("no-store")));
             headers.push((
                 String::from("content-type"),
                 String::from("text/html; charset=utf-8"),
@@ -106,10 +107,10 @@ impl Engine {
     }
 }
 
-/// A page that shows a credential: never cached, framed, scripted or leaked through a referrer.
+/// A page that shows a credential: never framed, scripted or leaked through a referrer (and, with
+/// the `no-store` every response of ours carries, never cached).
 fn private_page_headers() -> Vec<Header> {
     [
-        ("cache-control", "no-store"),
         (
             "content-security-policy",
             "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",

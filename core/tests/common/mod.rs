@@ -214,7 +214,14 @@ impl Harness {
         let d = self
             .engine
             .handle_request(&req, self.now, &mut self.rng, &mut self.vm);
-        let mut d = self.claim(d);
+        let d = self.claim(d);
+        let d = self.drive(d);
+        assert_no_duplicate_headers(&d);
+        d
+    }
+
+    /// Serves request-time callouts with the fake IdP (or the override) until a final decision.
+    pub fn drive(&mut self, mut d: Decision) -> Decision {
         while let Decision::Callout { callout, pending } = d {
             self.callouts.push(callout.path.clone());
             let auth = callout
@@ -248,11 +255,11 @@ impl Harness {
             );
             self.flush_writes();
         }
-        assert_no_duplicate_headers(&d);
         d
     }
 
-    /// A request with a body (handed over when the engine asks for it, as a host does).
+    /// A request with a body (handed over when the engine asks for it, as a host does); callouts
+    /// are served as in [`Harness::send`].
     pub fn send_with_body(
         &mut self,
         method: &str,
@@ -276,8 +283,10 @@ impl Harness {
             return d;
         };
         req.body = Some(&body[..body.len().min(limit + 1)]);
-        self.engine
-            .handle_request(&req, self.now, &mut self.rng, &mut self.vm)
+        let d = self
+            .engine
+            .handle_request(&req, self.now, &mut self.rng, &mut self.vm);
+        self.drive(d)
     }
 
     /// Carries out a `Decision::Claim` against the shared store as a host does (read, step, write
