@@ -4,9 +4,9 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 wasm := "target/portcullis.wasm"
 
 # Run everything CI runs: lints, core/shim tests, then real Envoy + oidc-provider + Chromium end to end.
-test: (setup "rust" "wasm-opt" "envoy" "node" "browser" "prometheus" "playground") lint unit wasm e2e
+test: (setup "rust" "wasm-opt" "envoy" "node" "browser" "prometheus" "playground" "clients") lint unit wasm e2e
 
-# Install what a part needs (rust, wasm-opt, envoy, node, browser, bench, prometheus); idempotent.
+# Install what a part needs (rust, wasm-opt, envoy, node, browser, bench, prometheus, playground, clients); idempotent.
 setup *parts:
     scripts/setup.sh {{parts}}
 
@@ -41,7 +41,7 @@ wasm: (setup "rust" "wasm-opt")
 oci *args: wasm
     node scripts/oci-image.mjs {{args}}
 
-e2e: (setup "envoy" "node" "browser" "prometheus" "playground") wasm
+e2e: (setup "envoy" "node" "browser" "prometheus" "playground" "clients") wasm
     cd tests && node lib/envoy-yaml.mjs --check
     cd tests && node --test --test-concurrency=1 e2e/
 
