@@ -251,6 +251,17 @@ fn a_session_token_authenticates_as_bearer_or_cookie_and_never_reaches_the_upstr
     }
     let d = h.send("GET", "/oauth2/auth", &[("authorization", &auth)], None);
     assert_eq!(status(&d), 202);
+    // On a public path too the token stays with us (and trailing whitespace changes nothing).
+    let padded = format!("{auth} \t");
+    let d = h.send("GET", "/public/x", &[("authorization", &padded)], None);
+    assert_eq!(reason_code(&d), "public_path");
+    let up = upstream_headers(&d, &sent("/public/x", &[("authorization", &padded)]));
+    assert_eq!(get_header(&up, "authorization"), None);
+    // Another scheme is the client's own header, passed on.
+    let basic = "Basic YWxpY2U6cHc=";
+    let d = h.send("GET", "/public/x", &[("authorization", basic)], None);
+    let up = upstream_headers(&d, &sent("/public/x", &[("authorization", basic)]));
+    assert_eq!(get_header(&up, "authorization"), Some(basic));
     // As the cookie, with no browser behind it.
     h.vm.clear_session_cache();
     let d = h.send(

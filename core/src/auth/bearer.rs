@@ -74,7 +74,7 @@ pub(crate) fn bearer_value(value: &str) -> Option<&str> {
         .get(..7)
         .filter(|s| s.eq_ignore_ascii_case("bearer "))
         .and_then(|_| value.get(7..))
-        .map(|t| t.trim_matches(' '))
+        .map(|t| t.trim_matches([' ', '\t']))
         .filter(|t| {
             !t.is_empty()
                 && t.len() <= MAX_CREDENTIAL

@@ -83,6 +83,16 @@ impl Engine {
             Some(rest) => edits.set.push(("cookie".into(), rest)),
             None => {}
         }
+        // A session token (the token page's) is the session itself: like the cookie, it never goes
+        // upstream, on public routes neither.
+        if self.session_token_in(req).is_some()
+            && !edits
+                .remove
+                .iter()
+                .any(|n| n.eq_ignore_ascii_case("authorization"))
+        {
+            edits.remove.push("authorization".into());
+        }
         edits
     }
 }
