@@ -228,11 +228,12 @@ impl Engine {
         vm: &mut VmState,
     ) -> Decision {
         let bearer = match route.accept {
-            // Session routes take the token page's session token in place of the cookie.
-            Accept::Session if !self.has_session_cookie(req) => self
+            // Session routes take the token page's session token in place of the cookie (the
+            // cookie is only looked at twice when a token came too, which browsers never send).
+            Accept::Session => self
                 .session_token_in(req)
+                .filter(|_| !self.has_session_cookie(req))
                 .map(|t| ("authorization", Some(t))),
-            Accept::Session => None,
             Accept::Bearer | Accept::Either => credential(req, &route.bearer_headers),
         };
         match bearer {
