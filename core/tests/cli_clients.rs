@@ -98,19 +98,8 @@ fn the_session_cookie_reaches_the_upstream_only_on_routes_that_forward_it() {
 #[test]
 fn every_chunk_of_a_large_session_is_forwarded_and_the_upstream_can_replay_them() {
     let mut h = skypilot();
-    let mut b = Browser::default();
-    let auth = h.start(&mut b, "/");
-    let cb = h.idp_login(&auth, "alice");
-    let nonce = h.idp.last_nonce.clone().unwrap();
-    let mut c = h.idp.claims("alice", &nonce);
-    c.insert(
-        "groups".into(),
-        json!((0..200)
-            .map(|i| format!("group-number-{i}"))
-            .collect::<Vec<_>>()),
-    );
-    h.idp.id_token_override = Some(h.idp.sign(&c));
-    assert_eq!(reason_code(&h.navigate(&mut b, &cb)), "login_completed");
+    let (b, d) = login_with_groups(&mut h, 200);
+    assert_eq!(reason_code(&d), "login_completed");
     assert!(
         b.get("_pc_1").is_some(),
         "the session spans several cookies"

@@ -25,24 +25,6 @@ fn big_harness() -> Harness {
     h
 }
 
-/// Logs alice in with `groups` groups; returns her browser and the callback's decision.
-fn login_with_groups(h: &mut Harness, groups: usize) -> (Browser, Decision) {
-    let mut b = Browser::default();
-    let auth = h.start(&mut b, "/");
-    let cb = h.idp_login(&auth, "alice");
-    let nonce = h.idp.last_nonce.clone().unwrap();
-    let mut c = h.idp.claims("alice", &nonce);
-    c.insert(
-        "groups".into(),
-        json!((0..groups)
-            .map(|i| format!("group-number-{i}"))
-            .collect::<Vec<_>>()),
-    );
-    h.idp.id_token_override = Some(h.idp.sign(&c));
-    let d = h.navigate(&mut b, &cb);
-    (b, d)
-}
-
 fn chunk_names(b: &Browser) -> Vec<String> {
     b.jar
         .iter()

@@ -273,24 +273,6 @@ fn userinfo_answers_from_the_session() {
     assert_eq!(status(&d), 401);
 }
 
-/// Logs alice in with an ID token carrying `n` groups; returns her browser and the callback's decision.
-fn login_with_groups(h: &mut Harness, n: usize) -> (Browser, portcullis_core::Decision) {
-    let mut b = Browser::default();
-    let auth = h.start(&mut b, "/");
-    let cb = h.idp_login(&auth, "alice");
-    let nonce = h.idp.last_nonce.clone().unwrap();
-    let mut c = h.idp.claims("alice", &nonce);
-    c.insert(
-        "groups".into(),
-        json!((0..n)
-            .map(|i| format!("group-number-{i}"))
-            .collect::<Vec<_>>()),
-    );
-    h.idp.id_token_override = Some(h.idp.sign(&c));
-    let d = h.navigate(&mut b, &cb);
-    (b, d)
-}
-
 #[test]
 fn an_oversized_id_token_drops_the_sign_out_hint_rather_than_fail() {
     let mut h = Harness::new();

@@ -378,6 +378,25 @@ impl Harness {
     }
 }
 
+/// Logs alice in with an ID token carrying `n` groups (`group-number-<i>`): a session larger than one
+/// cookie from a few hundred. Returns her browser and the callback's decision.
+pub fn login_with_groups(h: &mut Harness, n: usize) -> (Browser, Decision) {
+    let mut b = Browser::default();
+    let auth = h.start(&mut b, "/");
+    let cb = h.idp_login(&auth, "alice");
+    let nonce = h.idp.last_nonce.clone().unwrap();
+    let mut c = h.idp.claims("alice", &nonce);
+    c.insert(
+        "groups".into(),
+        json!((0..n)
+            .map(|i| format!("group-number-{i}"))
+            .collect::<Vec<_>>()),
+    );
+    h.idp.id_token_override = Some(h.idp.sign(&c));
+    let d = h.navigate(&mut b, &cb);
+    (b, d)
+}
+
 /// Local responses never repeat a header other than `set-cookie` (a repeated `cache-control` or
 /// `location` is at best ambiguous to clients and caches).
 pub fn assert_no_duplicate_headers(d: &Decision) {
