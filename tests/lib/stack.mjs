@@ -41,12 +41,15 @@ function launch(name, cmd, args, env = {}) {
   return { child, log, read: () => fs.readFileSync(log, 'utf8'), stop: () => { try { child.kill('SIGKILL'); } catch { /* gone */ } } };
 }
 
-/** Polls `fn` every `every` ms until it returns truthy; throws after `ms` with the last error seen. */
+/**
+ * Polls `fn` every `every` ms until it returns truthy; throws after `ms` with the last error seen. An
+ * error thrown with `fatal: true` (the process being waited for has died) ends the wait at once.
+ */
 export async function until(what, fn, ms = 20000, every = 100) {
   const end = Date.now() + ms;
   let last;
   while (Date.now() < end) {
-    try { if (await fn()) return; } catch (e) { last = e; }
+    try { if (await fn()) return; } catch (e) { if (e.fatal) throw e; last = e; }
     await sleep(every);
   }
   throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${last.message}` : ''}`);
@@ -83,7 +86,7 @@ export async function startEnvoy({ name, cfg, concurrency = 2, logLevel = 'info'
   const admin = cfg.admin.address.socket_address.port_value;
   const p = launch(`envoy-${name}`, ENVOY, ['-c', file, '--concurrency', String(concurrency), '--use-dynamic-base-id', '--log-level', logLevel]);
   await until(`Envoy ${name}`, async () => {
-    if (p.child.exitCode !== null) throw new Error(`Envoy exited: ${p.read().slice(-2000)}`);
+    if (p.child.exitCode !== null) throw Object.assign(new Error(`Envoy exited: ${p.read().slice(-2000)}`), { fatal: true });
     const r = await get(`http://127.0.0.1:${admin}/ready`);
     return r.status === 200;
   });
