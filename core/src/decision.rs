@@ -290,6 +290,8 @@ pub enum Reason {
     ExchangeRequestInvalid,
     /// The IdP refused the exchanged code (used, expired, wrong verifier or redirect URI) (401).
     ExchangeRefused,
+    /// The token page asked for by a script or a frame rather than a top-level navigation (403).
+    TokenPageRefused,
 }
 
 impl Reason {
@@ -354,6 +356,7 @@ impl Reason {
             Reason::TokenExchanged => "token_exchanged",
             Reason::ExchangeRequestInvalid => "exchange_request_invalid",
             Reason::ExchangeRefused => "exchange_refused",
+            Reason::TokenPageRefused => "token_page_refused",
         }
     }
 
@@ -408,6 +411,7 @@ impl Reason {
             Reason::SessionTokenRejected => "the session token is not valid or has expired",
             Reason::ExchangeRequestInvalid => "the token exchange request is not valid",
             Reason::ExchangeRefused => "the identity provider refused the authorization code",
+            Reason::TokenPageRefused => "the token page opens only as a page of its own",
             Reason::RouteDenied => "access to this resource is denied",
             Reason::PathInvalid => "the request path is not valid",
             Reason::BearerRejected(_) | Reason::BearerUnknownIssuer | Reason::BearerInactive => {

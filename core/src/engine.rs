@@ -178,6 +178,7 @@ impl Engine {
         vm: &mut VmState,
     ) -> Decision {
         let endpoint = Endpoint::parse(req.path_only(), &self.config.prefix)
+            .filter(|e| *e != Endpoint::Token || self.config.token_page)
             .or_else(|| self.health_endpoint(req.path_only()));
         let d = self.pipeline(endpoint, req, now, rng, vm);
         // Failures of the login endpoints count as login failures.
@@ -254,7 +255,11 @@ impl Engine {
                 self.decide_bearer(
                     verdict,
                     &ctx,
-                    || self.upstream_edits(req, None, keep, false),
+                    || {
+                        let mut e = self.upstream_edits(req, None, keep, false);
+                        strip_listed(&mut e, &route.bearer_headers, header);
+                        e
+                    },
                     true,
                 )
             }
@@ -308,15 +313,16 @@ impl Engine {
                 None,
             );
         };
-        let ctx = RefreshCtx { cookie: token, req };
-        let forward = |h: &Arc<CachedSession>| {
-            let mut edits = self.upstream_edits(req, None, false, false);
-            if !edits.remove.iter().any(|n| n.eq_ignore_ascii_case(header)) {
-                edits.remove.push(String::from(header));
-            }
-            self.admit(route, req.method, !wants_json(req), edits, h)
-        };
-        self.forward_session(hit, &ctx, forward, now, vm)
+        // No refresh for a pasted token: the CLI would never store the renewed session, and the old
+        // refresh token presented again after its rotation makes IdPs with reuse detection revoke the
+        // grant (the browser's session with it). The forwarded access token may then be stale.
+        let _ = (now, vm);
+        let mut edits = self.upstream_edits(req, None, false, false);
+        strip_listed(&mut edits, &route.bearer_headers, header);
+        if !edits.remove.iter().any(|n| n.eq_ignore_ascii_case(header)) {
+            edits.remove.push(String::from(header));
+        }
+        self.admit(route, req.method, !wants_json(req), edits, &hit)
     }
 
     /// Whether the request carries a session cookie (well-formed as a set; whether it opens is
@@ -669,6 +675,16 @@ impl Engine {
             &self.start_url("/"),
             extra,
         )
+    }
+}
+
+/// The route's other bearer headers (those that did not carry the credential) never reach the
+/// upstream: nothing verified them. The deciding header is the caller's to keep or strip.
+fn strip_listed(edits: &mut HeaderEdits, listed: &[String], decided: &str) {
+    for h in listed.iter().filter(|h| h.as_str() != decided) {
+        if !edits.remove.iter().any(|n| n.eq_ignore_ascii_case(h)) {
+            edits.remove.push(h.clone());
+        }
     }
 }
 

@@ -162,6 +162,23 @@ fn the_auth_endpoint_answers_202_with_the_identity_or_401() {
     assert!(hs
         .iter()
         .all(|(n, _)| !n.starts_with("x-forwarded-") && n != "set-cookie"));
+    // The policy of the original request decides (X-Forwarded-Uri / X-Original-URI, host, method).
+    let mut p = Harness::with(json!({"routes": {"rules": [
+        {"name": "admin", "prefix": "/admin", "action": "authenticate", "require": {"groups": ["admins"]}},
+        {"name": "closed", "prefix": "/closed", "action": "deny"},
+    ]}}));
+    let a = signed_in(&mut p, "alice");
+    for (hs, want) in [
+        (vec![("x-forwarded-uri", "/admin/users?x=1")], 403),
+        (vec![("x-original-uri", "/admin")], 403),
+        (vec![("x-forwarded-uri", "/closed")], 403),
+        (vec![("x-forwarded-uri", "/reports")], 202),
+        (vec![("x-forwarded-uri", "/%2e%2e/admin")], 403),
+        (vec![("x-forwarded-uri", "no-slash")], 400),
+    ] {
+        let d = p.send("GET", "/oauth2/auth", &hs, Some(&a));
+        assert_eq!(status(&d), want, "{hs:?}");
+    }
     // Without a session, or a tampered one: 401 and no redirect, whatever the client accepts.
     let mut forged = b.clone();
     let v = forged.get("_pc").unwrap().to_string();
@@ -186,7 +203,7 @@ fn token_of(h: &mut Harness, b: &Browser) -> String {
 
 #[test]
 fn the_token_page_shows_the_session_and_keeps_it_private() {
-    let mut h = Harness::new();
+    let mut h = Harness::with(json!({"token_page": true}));
     // Without a session: a navigation logs in and comes back to the page; an API call gets a 401.
     let mut b = Browser::default();
     let auth = h.start(&mut b, "/oauth2/token");
@@ -209,11 +226,49 @@ fn the_token_page_shows_the_session_and_keeps_it_private() {
     assert_eq!(token_of(&mut h, &b), session);
     let d = h.send("POST", "/oauth2/token", &[JSON], Some(&b));
     assert_eq!(status(&d), 405);
+    // A script of the app (an XSS) or a frame cannot read it with the cookie; a top-level navigation can.
+    for hs in [
+        vec![
+            ("sec-fetch-mode", "cors"),
+            ("sec-fetch-dest", "empty"),
+            JSON,
+        ],
+        vec![("sec-fetch-mode", "navigate"), ("sec-fetch-dest", "iframe")],
+        vec![("sec-fetch-mode", "same-origin"), JSON],
+    ] {
+        let d = h.send("GET", "/oauth2/token", &hs, Some(&b));
+        assert_eq!(
+            (status(&d), reason_code(&d)),
+            (403, "token_page_refused"),
+            "{hs:?}"
+        );
+        assert!(!body_text(&d).contains(session));
+    }
+    let d = h.send(
+        "GET",
+        "/oauth2/token",
+        &[
+            ("sec-fetch-mode", "navigate"),
+            ("sec-fetch-dest", "document"),
+        ],
+        Some(&b),
+    );
+    assert_eq!(status(&d), 200);
+    assert_eq!(
+        get_header(&headers_of(&d), "cross-origin-opener-policy"),
+        Some("same-origin")
+    );
+    // Off unless configured: then the path is the app's like any other.
+    let mut off = Harness::new();
+    let b = signed_in(&mut off, "alice");
+    let d = off.send("GET", "/oauth2/token", &[JSON], Some(&b));
+    assert_eq!(reason_code(&d), "authenticated");
 }
 
 #[test]
 fn a_session_token_authenticates_as_bearer_or_cookie_and_never_reaches_the_upstream() {
     let mut h = Harness::with(json!({
+        "token_page": true,
         "bearer": {"issuers": [{"issuer": ISSUER, "audiences": ["api://x"]}]},
         "routes": {"rules": [
         {"name": "svc", "prefix": "/svc", "action": "authenticate", "accept": "bearer"},
@@ -246,6 +301,10 @@ fn a_session_token_authenticates_as_bearer_or_cookie_and_never_reaches_the_upstr
     assert_eq!(reason_code(&d), "public_path");
     let up = upstream_headers(&d, &sent("/public/x", &[("authorization", &padded)]));
     assert_eq!(get_header(&up, "authorization"), None);
+    // In another header, on a public path, it does not go upstream either.
+    let d = h.send("GET", "/public/x", &[("flyte-authorization", &auth)], None);
+    let up = upstream_headers(&d, &sent("/public/x", &[("flyte-authorization", &auth)]));
+    assert_eq!(get_header(&up, "flyte-authorization"), None);
     // Another scheme is the client's own header, passed on.
     let basic = "Basic YWxpY2U6cHc=";
     let d = h.send("GET", "/public/x", &[("authorization", basic)], None);
@@ -333,6 +392,25 @@ fn flyte_tokens_come_in_flyte_authorization_or_authorization_and_the_first_prese
         let d = h.send("POST", path, &hs, None);
         assert_eq!(status(&d), 401, "{hs:?}");
     }
+    // The listed header that did not decide is not forwarded: nothing verified it.
+    let d = h.send(
+        "POST",
+        path,
+        &[
+            grpc,
+            ("flyte-authorization", &good),
+            ("authorization", "Bearer forged"),
+        ],
+        None,
+    );
+    assert_eq!(reason_code(&d), "bearer_authenticated");
+    let sent_h = [
+        ("flyte-authorization", good.as_str()),
+        ("authorization", "Bearer forged"),
+    ];
+    let up = upstream_headers(&d, &sent(path, &sent_h));
+    assert_eq!(get_header(&up, "authorization"), None);
+    assert_eq!(get_header(&up, "x-forwarded-user"), Some("alice"));
     // The metadata service is public (flyteadmin answers it itself).
     let d = h.send(
         "POST",
@@ -585,6 +663,34 @@ fn es256_keys_sign_the_first_signs_and_all_are_published() {
         None,
     );
     assert_eq!(reason_code(&d), "bearer_authenticated");
+}
+
+#[test]
+fn an_unverified_email_and_the_id_tokens_scopes_never_reach_a_minted_token() {
+    let (k1, pair) = ed_key("sts-1");
+    let mut h = Harness::with(sts_config(json!([k1]), json!({})));
+    let code = code_for(&mut h, "alice", VERIFIER);
+    let mut c = h.idp.claims("alice", "theirs");
+    c.insert("email_verified".into(), json!(false));
+    c.insert("scope".into(), json!("admin write"));
+    h.idp.id_token_override = Some(h.idp.sign(&c));
+    let d = exchange(
+        &mut h,
+        "/api/v1/sts/login",
+        &json!({"code": code, "state": VERIFIER, "redirect_uri": REDIRECT}),
+    );
+    let token = body_json(&d)["token"].as_str().unwrap().to_string();
+    let opts = VerificationOptions {
+        time_tolerance: Some(Duration::from_days(3650)),
+        ..Default::default()
+    };
+    let claims = pair
+        .public_key()
+        .verify_token::<Value>(&token, Some(opts))
+        .unwrap();
+    assert!(claims.custom.get("email").is_none(), "{:?}", claims.custom);
+    assert!(claims.custom.get("scope").is_none(), "{:?}", claims.custom);
+    assert_eq!(claims.subject.as_deref(), Some("alice"));
 }
 
 #[test]

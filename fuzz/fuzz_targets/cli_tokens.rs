@@ -55,6 +55,7 @@ fn setup() -> &'static Setup {
                     "authenticator_path": "/sts/login",
                     "signing_keys": [{"kid": "sts-1", "alg": "EdDSA", "private_key_pem": STS_KEY}]},
             "flyte": {"client_id": "flytectl"},
+            "token_page": true,
             "routes": {"rules": [
                 {"name": "fwd", "prefix": "/fwd", "action": "authenticate", "forward_session_cookie": true},
                 {"name": "api", "prefix": "/api", "action": "authenticate", "accept": "either", "api": true,
@@ -324,17 +325,13 @@ fn check_request(
                     "forwarded as the credential's user"
                 );
             }
-            // The genuine session token, sent the way Portcullis reads a credential (`Bearer` in
-            // `Authorization`, the cookie, Flyte's header on the route that takes it), never goes
-            // upstream, but as the cookie on the forwarding route. A value in any other shape (another
-            // scheme, spliced bytes, an unknown header) is the client's own header, passed on untouched.
+            // The genuine session token, as `Bearer` in any header or as the cookie, never goes
+            // upstream, but as the cookie on the forwarding route. A value in another shape (another
+            // scheme, spliced bytes) is the client's own header, passed on untouched.
             let up = request.apply_raw(&raw);
             let leaks = up.iter().any(|(_, v)| contains(v, s.session.as_bytes()));
             let cookie = carrier.eq_ignore_ascii_case("cookie");
-            let ours = cred == Cred::Session
-                && (cookie
-                    || (usable && carrier.eq_ignore_ascii_case("authorization"))
-                    || (usable && carrier == "flyte-authorization" && path.starts_with("/api")));
+            let ours = cred == Cred::Session && (cookie || usable);
             let allowed = path.starts_with("/fwd") && cookie;
             assert!(
                 !(ours && leaks) || allowed,

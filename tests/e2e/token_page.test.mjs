@@ -16,6 +16,7 @@ before(async () => {
   s = await startStack({
     name: 'token-page',
     plugin: {
+      token_page: true,
       // Sessions end after 10 s, so the expiry of a pasted token is seen within the test.
       cookie: { keys: [{ id: 'demo1', secret: 'ZGVtby1vbmx5LWtleS1kby1ub3QtdXNlLWluLXByb2Q=' }], session_ttl_seconds: 10 },
       routes: { rules: [{ name: 'api', prefix: '/api', action: 'authenticate', api: true }] },
@@ -47,6 +48,14 @@ it('chromium signs in at /oauth2/token and the token it shows works as a bearer 
   const expires = Number(await page.textContent('#portcullis-expires'));
   const cookie = (await context.cookies(s.app)).find((c) => c.name === '_portcullis');
   assert.equal(token, cookie.value, 'the token is the session');
+  // A script on the app's origin (an XSS) cannot read the page: Chromium's fetch carries
+  // Sec-Fetch-Mode: cors, and Portcullis refuses it; the HttpOnly session stays out of reach.
+  const scripted = await page.evaluate(async () => {
+    const r = await fetch('/oauth2/token', { headers: { accept: 'application/json' } });
+    return { status: r.status, body: await r.text() };
+  });
+  assert.equal(scripted.status, 403);
+  assert.ok(!scripted.body.includes(token));
   await context.close();
 
   // A CLI with the pasted token: bearer, then cookie; the upstream sees the user, not the token.

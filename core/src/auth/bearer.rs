@@ -24,7 +24,7 @@ use crate::time::UnixTime;
 use crate::vm::VmState;
 
 /// Longest credential read from a header.
-const MAX_CREDENTIAL: usize = 16 * 1024;
+const MAX_CREDENTIAL: usize = crate::session::keyring::MAX_SEALED_LEN + 256;
 
 /// What verifying a bearer token came to.
 pub(crate) enum Verdict {
@@ -186,9 +186,9 @@ impl Engine {
         };
         match verify_access_token(token, &sts.jwks, &expect) {
             Ok(v) => {
-                let fallback = v.client_id.clone().unwrap_or_else(|| v.subject.clone());
+                // Our tokens are always a user's (`sub`), never the exchange client's.
                 let expires = v.expires_at.saturating_add(self.config.leeway);
-                self.admit_token(key, &v.claims, &v.subject, &fallback, Some(expires), vm)
+                self.admit_token(key, &v.claims, &v.subject, &v.subject, Some(expires), vm)
             }
             Err(e) => Verdict::Invalid(Reason::BearerRejected(e)),
         }

@@ -78,6 +78,19 @@ impl Engine {
             .is_some_and(|(kid, rest)| !rest.contains('.') && self.config.keys.has_id(kid))
     }
 
+    /// Whether a header value is `Bearer <something shaped like our session token>` (scheme any case,
+    /// surrounding whitespace ignored, no length limit): what upstreams must never see.
+    pub(crate) fn carries_session_token(&self, value: &[u8]) -> bool {
+        let Some(rest) = value
+            .get(..7)
+            .filter(|s| s.eq_ignore_ascii_case(b"bearer "))
+            .and_then(|_| value.get(7..))
+        else {
+            return false;
+        };
+        core::str::from_utf8(rest).is_ok_and(|t| self.is_session_token(t.trim_matches([' ', '\t'])))
+    }
+
     fn open_session(
         &self,
         value: &str,

@@ -163,6 +163,8 @@ pub struct Config {
     pub health: Health,
     /// How decision log lines are written.
     pub log_format: LogFormat,
+    /// Whether `{prefix}/token` (the session token page for CLIs) is served.
+    pub token_page: bool,
     /// Flyte's client configuration and metadata endpoints, when configured.
     pub flyte: Option<Flyte>,
     /// The token exchange, when configured.
@@ -215,6 +217,8 @@ struct RawConfig {
     health: operations::RawHealth,
     #[serde(default)]
     log: operations::RawLog,
+    #[serde(default)]
+    token_page: bool,
     #[serde(default)]
     flyte: Option<flyte::RawFlyte>,
     #[cfg(feature = "oidc")]
@@ -505,6 +509,17 @@ impl Config {
         #[cfg(feature = "oidc")]
         let sts = raw.sts.map(|s| sts::sts(s, &prefix)).transpose()?;
         #[cfg(feature = "oidc")]
+        if let Some(st) = &sts {
+            // Tokens with the STS's `iss` are verified with the STS's keys only: an IdP of that name
+            // would silently have every token refused.
+            if st.issuer == raw.issuer || bearer.iter().any(|b| b.issuer == st.issuer) {
+                return Err(invalid(
+                    "sts.issuer",
+                    "must differ from the login issuer and every bearer.issuers entry",
+                ));
+            }
+        }
+        #[cfg(feature = "oidc")]
         let own_tokens = sts.is_some();
         #[cfg(not(feature = "oidc"))]
         let own_tokens = false;
@@ -520,6 +535,7 @@ impl Config {
         Ok(Config {
             health,
             log_format,
+            token_page: raw.token_page,
             flyte,
             #[cfg(feature = "oidc")]
             sts,

@@ -134,6 +134,12 @@ pub(super) fn sts(raw: RawSts, prefix: &str) -> Result<Sts, ConfigError> {
     if !printable(&raw.client_id) {
         return Err(invalid("sts.client_id", "must be a client id"));
     }
+    if raw.client_secret.as_deref().is_none_or(str::is_empty) && !raw.state_is_code_verifier {
+        return Err(invalid(
+            "sts.state_is_code_verifier",
+            "must be true for a public exchange client (no client_secret): a code must not be redeemable without PKCE",
+        ));
+    }
     if raw.redirect_uris.is_empty() {
         return Err(invalid(
             "sts.redirect_uris",

@@ -10,6 +10,7 @@ use rand_core::{CryptoRng, RngCore};
 use crate::decision::{Decision, Header, Reason};
 use crate::engine::{wants_json, Engine};
 use crate::policy::navigation::is_navigation;
+use crate::policy::rules::Action;
 use crate::request::Request;
 use crate::response::{self, escape_html};
 use crate::time::UnixTime;
@@ -18,17 +19,43 @@ use crate::vm::VmState;
 impl Engine {
     /// `{prefix}/auth`, as oauth2-proxy answers it for nginx's `auth_request` and SkyPilot's
     /// oauth2-proxy mode: 202 with `X-Auth-Request-User`, `-Email`, `-Groups` and
-    /// `-Preferred-Username` for a valid session (cookie or session token), 401 without one. Never a
-    /// redirect: the caller decides where to send the browser.
+    /// `-Preferred-Username` for a valid session (cookie or session token) that the policy admits for
+    /// the original request, 401 without a session, 403 when the route denies it or a requirement
+    /// fails. Never a redirect: the caller decides where to send the browser. The original request is
+    /// `X-Forwarded-Uri` (SkyPilot, Traefik) or `X-Original-URI` (nginx), on `X-Forwarded-Host` or this
+    /// authority, with `X-Forwarded-Method` / `X-Original-Method` (default `GET`).
     pub(crate) fn auth_request(
         &self,
         req: &Request<'_>,
         now: UnixTime,
         vm: &mut VmState,
     ) -> Decision {
+        let uri = req
+            .header("x-forwarded-uri")
+            .or_else(|| req.header("x-original-uri"))
+            .unwrap_or("/");
+        let path = uri.split(['?', '#']).next().unwrap_or("/");
+        let host = req.header("x-forwarded-host").unwrap_or(req.authority);
+        let method = req
+            .header("x-forwarded-method")
+            .or_else(|| req.header("x-original-method"))
+            .unwrap_or("GET");
+        let route = match self.config.policy.route_parts(path, host, method) {
+            Ok(r) if path.starts_with('/') => r,
+            _ => return self.error(req, 400, Reason::PathInvalid),
+        };
+        if route.action == Action::Deny {
+            return self
+                .error(req, 403, Reason::RouteDenied)
+                .traced(&route.name, None);
+        }
         let Some((hit, _)) = self.any_session(req, now, vm) else {
             return self.login_required(req, "/");
         };
+        if let Err(unmet) = route.requirements.check(&hit.identity, method) {
+            return response::forbidden(unmet.requirement, &route.name, false)
+                .traced(&route.name, Some(&hit.identity.user));
+        }
         let mut headers: Vec<Header> = hit
             .upstream
             .iter()
@@ -57,6 +84,18 @@ impl Engine {
     ) -> Decision {
         if req.method != "GET" && req.method != "HEAD" {
             return self.error(req, 405, Reason::MethodNotAllowed);
+        }
+        // A page of the app (an XSS, a low-trust app on the cookie's domain) must not read the session
+        // off this page: with the cookie, only a top-level navigation gets it (Fetch Metadata; clients
+        // without it, CLIs and curl, send none), and the page opens in its own browsing-context group.
+        let scripted = req
+            .header("sec-fetch-mode")
+            .is_some_and(|m| !m.eq_ignore_ascii_case("navigate"))
+            || req
+                .header("sec-fetch-dest")
+                .is_some_and(|d| !d.eq_ignore_ascii_case("document"));
+        if scripted && self.session_token_in(req).is_none() {
+            return self.error(req, 403, Reason::TokenPageRefused);
         }
         let Some((hit, token)) = self.any_session(req, now, vm) else {
             let here = self.token_url();
@@ -116,6 +155,8 @@ fn private_page_headers() -> Vec<Header> {
             "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
         ),
         ("x-frame-options", "DENY"),
+        ("cross-origin-opener-policy", "same-origin"),
+        ("cross-origin-resource-policy", "same-origin"),
         ("referrer-policy", "no-referrer"),
         ("x-content-type-options", "nosniff"),
     ]

@@ -30,9 +30,12 @@ pub const MAX_EXCHANGE_BODY: usize = 8 * 1024;
 /// Largest field of an exchange request.
 const MAX_FIELD: usize = 2048;
 
-/// ID-token claims that describe the ID token itself, not the user: never copied into our tokens.
+/// ID-token claims that describe the ID token itself, not the user: never copied into our tokens
+/// (`scope`/`scp` too: an ID token's scopes are not an access token's, and must not satisfy a route's
+/// scope requirement).
 const TOKEN_ONLY_CLAIMS: &[&str] = &[
     "iss",
+    "sub",
     "aud",
     "exp",
     "iat",
@@ -47,6 +50,12 @@ const TOKEN_ONLY_CLAIMS: &[&str] = &[
     "auth_time",
     "acr",
     "amr",
+    "scope",
+    "scp",
+    "cnf",
+    "act",
+    "typ",
+    "client_id",
 ];
 
 /// An exchange paused on its token-endpoint callout.
@@ -238,14 +247,21 @@ impl Engine {
             .collect();
         // The same checks a login makes (verified email as the user, claim shapes): refuse here what
         // a route would refuse later.
-        if let Err(r) = crate::identity::mapping::identity_of(
+        let identity = match crate::identity::mapping::identity_of(
             cfg,
             &claims,
             &verified.subject,
             &verified.subject,
             crate::identity::Source::Bearer,
         ) {
-            return exchange_error(403, r, r.failure_message().unwrap_or("refused"));
+            Ok(id) => id,
+            Err(r) => return exchange_error(403, r, r.failure_message().unwrap_or("refused")),
+        };
+        // An email the IdP has not verified is whatever the user typed there: it is not passed on
+        // (a lakeFS mapping users by email would otherwise hand over someone else's account).
+        if identity.email.is_none() {
+            claims.remove(cfg.claims.email.as_str());
+            claims.remove("email");
         }
         if flow.remote {
             let mut out: Map<String, Value> = claims

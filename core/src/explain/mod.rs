@@ -269,6 +269,25 @@ pub struct DecisionSummary {
     pub callout: Option<CalloutSummary>,
 }
 
+impl DecisionSummary {
+    /// Replaces every occurrence of the given sealed values with `<sealed, N bytes>`.
+    fn scrub(&mut self, sealed: &[String]) {
+        let scrub = |s: &mut String| {
+            for v in sealed.iter().filter(|v| !v.is_empty()) {
+                if s.contains(v.as_str()) {
+                    *s = s.replace(v.as_str(), &format!("<sealed, {} bytes>", v.len()));
+                }
+            }
+        };
+        for list in [&mut self.stripped_headers, &mut self.response_headers] {
+            list.iter_mut().for_each(scrub);
+        }
+        self.upstream_headers.iter_mut().flatten().for_each(scrub);
+        self.body.iter_mut().for_each(scrub);
+        scrub(&mut self.summary);
+    }
+}
+
 /// A requirement that was not met.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RequirementSummary {
@@ -372,10 +391,12 @@ pub fn explain(
     };
     let mut session_summary = None;
     let mut identity = None;
+    let mut sealed_values: Vec<String> = Vec::new();
     if let Some(test) = &input.session {
         match mint_session(&engine, test, now, rng) {
             Ok(minted) => {
                 add_cookies(&mut headers, &minted.cookies);
+                sealed_values.extend(minted.cookies.iter().map(|(_, v)| v.clone()));
                 identity = Some(Identity::of_session(&minted.session));
                 session_summary = Some(minted.summary);
             }
@@ -399,7 +420,10 @@ pub fn explain(
     };
     let decision = engine.handle_request(&req, now, rng, &mut vm);
     let matched = engine.config().policy.route(&req).ok();
-    let summary = summarize(&decision, &raw, &req, matched, identity.as_ref());
+    let mut summary = summarize(&decision, &raw, &req, matched, identity.as_ref());
+    // The test session is a real session under the configuration's keys: its value is never shown,
+    // also where a route forwards the cookie or the token page shows it.
+    summary.scrub(&sealed_values);
     Explanation {
         ok: true,
         config_error: None,

@@ -84,14 +84,15 @@ impl Engine {
             None => {}
         }
         // A session token (the token page's) is the session itself: like the cookie, it never goes
-        // upstream, on public routes neither.
-        if self.session_token_in(req).is_some()
-            && !edits
-                .remove
-                .iter()
-                .any(|n| n.eq_ignore_ascii_case("authorization"))
-        {
-            edits.remove.push("authorization".into());
+        // upstream, on public routes neither, in whatever header it came (any size).
+        for (name, value) in req.headers {
+            if self.carries_session_token(value) {
+                if let Ok(n) = core::str::from_utf8(name) {
+                    if !edits.remove.iter().any(|r| r.eq_ignore_ascii_case(n)) {
+                        edits.remove.push(n.into());
+                    }
+                }
+            }
         }
         edits
     }

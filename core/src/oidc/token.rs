@@ -14,8 +14,9 @@ use crate::metrics::IdpEndpoint;
 use crate::request::{encode_component, encode_pairs, AbsoluteUrl};
 use crate::session::Secret;
 
-/// The client a token request authenticates as: ours, or the token exchange's.
-#[derive(Debug, Clone, Copy)]
+/// The client a token request authenticates as: ours, or the token exchange's. (No `Debug`: it holds
+/// the secret.)
+#[derive(Clone, Copy)]
 pub struct TokenClient<'a> {
     /// `client_id`.
     pub id: &'a str,
