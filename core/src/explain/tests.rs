@@ -252,3 +252,37 @@ fn json_in_json_out_and_input_errors_name_what_is_wrong() {
     assert!(v["input_error"].as_str().unwrap().contains("urll"), "{v}");
     assert!(v["config_error"]["message"].as_str().is_some(), "{v}");
 }
+
+#[test]
+fn the_test_sessions_sealed_value_is_never_shown_where_a_route_forwards_it_or_the_token_page_shows_it(
+) {
+    let mut cfg: serde_json::Value = serde_json::from_slice(&config()).unwrap();
+    cfg["token_page"] = json!(true);
+    cfg["routes"]["rules"] = json!([{"name": "sky", "path": "/token", "action": "authenticate",
+        "forward_session_cookie": true}]);
+    let cfg = cfg.to_string().into_bytes();
+    for (url, accept) in [
+        ("https://app.example.com/token", "accept: text/html"),
+        (
+            "https://app.example.com/oauth2/token",
+            "accept: application/json",
+        ),
+    ] {
+        let ex = run(&cfg, &as_user(get(url, &[accept]), "alice", &["staff"]));
+        let text = serde_json::to_string(&ex).unwrap();
+        let d = decision(&ex);
+        assert!(
+            text.contains("<sealed, "),
+            "{url}: the value's place is marked: {text}"
+        );
+        // No sealed value of the ring's key (`k1.<base64url>`) anywhere in the explanation.
+        let leaked = text.match_indices("k1.").any(|(i, _)| {
+            text[i + 3..]
+                .chars()
+                .take(40)
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        });
+        assert!(!leaked, "{url}: {text}");
+        assert!(d.reason.is_some());
+    }
+}
