@@ -175,6 +175,12 @@ fn the_auth_endpoint_answers_202_with_the_identity_or_401() {
         (vec![("x-forwarded-uri", "/reports")], 202),
         (vec![("x-forwarded-uri", "/%2e%2e/admin")], 403),
         (vec![("x-forwarded-uri", "no-slash")], 400),
+        // SkyPilot sends the whole URL, its trailing `/` cut.
+        (
+            vec![("x-forwarded-uri", "http://127.0.0.1:46580/admin/x")],
+            403,
+        ),
+        (vec![("x-forwarded-uri", "http://127.0.0.1:46580")], 202),
     ] {
         let d = p.send("GET", "/oauth2/auth", &hs, Some(&a));
         assert_eq!(status(&d), want, "{hs:?}");

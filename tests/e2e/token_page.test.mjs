@@ -48,8 +48,10 @@ it('chromium signs in at /oauth2/token and the token it shows works as a bearer 
   const expires = Number(await page.textContent('#portcullis-expires'));
   const cookie = (await context.cookies(s.app)).find((c) => c.name === '_portcullis');
   assert.equal(token, cookie.value, 'the token is the session');
-  // A script on the app's origin (an XSS) cannot read the page: Chromium's fetch carries
-  // Sec-Fetch-Mode: cors, and Portcullis refuses it; the HttpOnly session stays out of reach.
+  // A script on an app page of the same origin (an XSS) cannot read the token page: Chromium's fetch
+  // carries Sec-Fetch-Mode: cors, and Portcullis refuses it; the HttpOnly session stays out of reach.
+  // (On the token page itself its CSP blocks any fetch.)
+  await page.goto(`${s.app}/app`);
   const scripted = await page.evaluate(async () => {
     const r = await fetch('/oauth2/token', { headers: { accept: 'application/json' } });
     return { status: r.status, body: await r.text() };

@@ -34,8 +34,15 @@ impl Engine {
             .header("x-forwarded-uri")
             .or_else(|| req.header("x-original-uri"))
             .unwrap_or("/");
+        // SkyPilot sends the whole URL (`str(request.url).rstrip('/')`), nginx and Traefik the path.
+        let (uri, url_host) = match crate::request::AbsoluteUrl::parse(uri) {
+            Some(u) => (u.path_and_query, Some(u.authority)),
+            None => (uri, None),
+        };
         let path = uri.split(['?', '#']).next().unwrap_or("/");
-        let host = req.header("x-forwarded-host").unwrap_or(req.authority);
+        let host = url_host
+            .or_else(|| req.header("x-forwarded-host"))
+            .unwrap_or(req.authority);
         let method = req
             .header("x-forwarded-method")
             .or_else(|| req.header("x-original-method"))
