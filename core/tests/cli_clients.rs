@@ -526,6 +526,25 @@ fn exchange(h: &mut Harness, path: &str, body: &Value) -> Decision {
 
 const VERIFIER: &str = "0123456789abcdef0123456789abcdef0123456789abcdef";
 
+/// A code for `code` exchanged at the client-shape path: the minted token.
+fn minted(h: &mut Harness, code: &str) -> String {
+    let d = exchange(
+        h,
+        "/api/v1/sts/login",
+        &json!({"code": code, "state": VERIFIER, "redirect_uri": REDIRECT}),
+    );
+    assert_eq!(status(&d), 200, "{}", body_text(&d));
+    body_json(&d)["token"].as_str().unwrap().to_string()
+}
+
+/// Verification options that accept the fake clock's (past) times.
+fn lenient() -> VerificationOptions {
+    VerificationOptions {
+        time_tolerance: Some(Duration::from_days(3650)),
+        ..Default::default()
+    }
+}
+
 #[test]
 fn a_code_becomes_a_token_of_ours_that_routes_accept_and_jwks_json_verifies() {
     let (k1, pair) = ed_key("sts-1");
@@ -554,10 +573,7 @@ fn a_code_becomes_a_token_of_ours_that_routes_accept_and_jwks_json_verifies() {
         jwks["keys"][0]["x"],
         URL_SAFE_NO_PAD.encode(pair.public_key().to_bytes())
     );
-    let opts = VerificationOptions {
-        time_tolerance: Some(Duration::from_days(3650)),
-        ..Default::default()
-    };
+    let opts = lenient();
     let claims = pair
         .public_key()
         .verify_token::<Value>(&token, Some(opts))
@@ -598,12 +614,7 @@ fn forged_foreign_key_and_wrong_audience_tokens_are_refused() {
     let (k1, _) = ed_key("sts-1");
     let mut h = Harness::with(sts_config(json!([k1]), json!({})));
     let code = code_for(&mut h, "alice", VERIFIER);
-    let d = exchange(
-        &mut h,
-        "/api/v1/sts/login",
-        &json!({"code": code, "state": VERIFIER, "redirect_uri": REDIRECT}),
-    );
-    let token = body_json(&d)["token"].as_str().unwrap().to_string();
+    let token = minted(&mut h, &code);
     let now = h.now.0;
     let claims = |aud: &str| JWTClaims {
         issued_at: Some(UnixTimeStamp::from_secs(now)),
@@ -647,16 +658,8 @@ fn es256_keys_sign_the_first_signs_and_all_are_published() {
     assert_eq!(kids, ["new", "old"]);
     assert_eq!(jwks["keys"][0]["crv"], "P-256");
     let code = code_for(&mut h, "bob", VERIFIER);
-    let d = exchange(
-        &mut h,
-        "/api/v1/sts/login",
-        &json!({"code": code, "state": VERIFIER, "redirect_uri": REDIRECT}),
-    );
-    let token = body_json(&d)["token"].as_str().unwrap().to_string();
-    let opts = VerificationOptions {
-        time_tolerance: Some(Duration::from_days(3650)),
-        ..Default::default()
-    };
+    let token = minted(&mut h, &code);
+    let opts = lenient();
     let c = es
         .public_key()
         .verify_token::<Value>(&token, Some(opts))
@@ -680,16 +683,8 @@ fn an_unverified_email_and_the_id_tokens_scopes_never_reach_a_minted_token() {
     c.insert("email_verified".into(), json!(false));
     c.insert("scope".into(), json!("admin write"));
     h.idp.id_token_override = Some(h.idp.sign(&c));
-    let d = exchange(
-        &mut h,
-        "/api/v1/sts/login",
-        &json!({"code": code, "state": VERIFIER, "redirect_uri": REDIRECT}),
-    );
-    let token = body_json(&d)["token"].as_str().unwrap().to_string();
-    let opts = VerificationOptions {
-        time_tolerance: Some(Duration::from_days(3650)),
-        ..Default::default()
-    };
+    let token = minted(&mut h, &code);
+    let opts = lenient();
     let claims = pair
         .public_key()
         .verify_token::<Value>(&token, Some(opts))
