@@ -97,10 +97,10 @@ function micro() {
     return r.stdout;
   };
   const q = quick ? ['--quick'] : [];
-  run('cargo', ['build', '--release', '-q', '-p', 'portcullis-micro-bench', '--target', 'wasm32-wasip1']);
+  run('cargo', ['build', '--release', '-q', '-p', 'portcullis-micro-bench', '--bin', 'portcullis-micro-bench', '--target', 'wasm32-wasip1']);
   const wasm = JSON.parse(run('node', ['--no-warnings', '--no-liftoff', '--no-wasm-lazy-compilation', 'bench/micro/run.mjs',
     path.join(ROOT, 'target/wasm32-wasip1/release/portcullis-micro-bench.wasm'), ...q]).trim());
-  const native = JSON.parse(run('cargo', ['run', '--release', '-q', '-p', 'portcullis-micro-bench', '--', ...q]).trim());
+  const native = JSON.parse(run('cargo', ['run', '--release', '-q', '-p', 'portcullis-micro-bench', '--bin', 'portcullis-micro-bench', '--', ...q]).trim());
   console.error(`micro (wasm): RS256 ${wasm.verify_RS256_us.toFixed(0)} µs, jwt-simple RS256 ${wasm.jwt_simple_RS256_us.toFixed(0)} µs`);
   return { wasm_v8: wasm, native };
 }
