@@ -328,7 +328,11 @@ impl Engine {
     /// Whether the request carries a session cookie (well-formed as a set; whether it opens is
     /// another matter).
     fn has_session_cookie(&self, req: &Request<'_>) -> bool {
-        crate::session::chunks::join(req.cookies(), &self.config.cookie_name).is_some()
+        crate::session::chunks::join(
+            req.cookies_with_prefix(&self.config.cookie_name),
+            &self.config.cookie_name,
+        )
+        .is_some()
     }
 
     /// An identity is known: the route's requirements decide (403 naming the failed one), then the

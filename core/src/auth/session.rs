@@ -42,7 +42,7 @@ impl Engine {
         vm: &mut VmState,
     ) -> Option<(Arc<CachedSession>, Cow<'r, str>)> {
         let cfg = &*self.config;
-        let joined = chunks::join(req.cookies(), &cfg.cookie_name)?;
+        let joined = chunks::join(req.cookies_with_prefix(&cfg.cookie_name), &cfg.cookie_name)?;
         let hit = self.open_session(&joined, now, vm)?;
         Some((hit, joined))
     }
@@ -55,7 +55,12 @@ impl Engine {
         now: UnixTime,
         vm: &mut VmState,
     ) -> Option<(Arc<CachedSession>, Cow<'r, str>)> {
-        if chunks::join(req.cookies(), &self.config.cookie_name).is_some() {
+        if chunks::join(
+            req.cookies_with_prefix(&self.config.cookie_name),
+            &self.config.cookie_name,
+        )
+        .is_some()
+        {
             return self.session_and_cookie(req, now, vm);
         }
         let token = self.session_token_in(req)?;

@@ -21,7 +21,9 @@ impl Engine {
         if !(req.method == "GET" || req.method == "POST") {
             return self.error(req, 405, Reason::MethodNotAllowed);
         }
-        if let Some(value) = chunks::join(req.cookies(), &cfg.cookie_name) {
+        if let Some(value) =
+            chunks::join(req.cookies_with_prefix(&cfg.cookie_name), &cfg.cookie_name)
+        {
             vm.sessions.remove(&value);
         }
         let (hint_name, hint_path) = cfg.hint_cookie();
