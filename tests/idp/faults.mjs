@@ -258,7 +258,8 @@ export function startFaultProxy({ port = 0, controlPort = 0, upstreamPort, fault
     }
   }
 
-  const data = http.createServer((req, res) => {
+  // (Idle keep-alive kept longer than any test idles: see tests/idp/server.mjs.)
+  const data = http.createServer({ keepAliveTimeout: 120_000 }, (req, res) => {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {

@@ -168,5 +168,11 @@ const provider = new Provider(issuer, configuration);
 provider.on('server_error', (ctx, err) => console.error('idp server_error', err));
 provider.on('backchannel.success', (ctx, client, accountId, sid) => console.log(`idp backchannel logout sent to ${client.clientId} for ${accountId} (sid ${sid})`));
 provider.on('backchannel.error', (ctx, err, client) => console.error(`idp backchannel logout to ${client.clientId} failed: ${err.message} ${err.cause?.code || ""} ${err.cause?.message || ""}`));
-provider.listen(port, '127.0.0.1');
+const server = provider.listen(port, '127.0.0.1');
+// Node closes an idle keep-alive connection after 5 s; Envoy's pool keeps it for an hour. A callout
+// sent on a connection Node is closing at that moment is reset (Envoy's 503, our 502): a flake seen
+// once in CI on the introspection test. Real IdPs keep idle connections longer (nginx 75 s); so does
+// this one, longer than any test idles.
+server.keepAliveTimeout = 120_000;
+server.headersTimeout = 121_000;
 console.log(`idp listening on ${issuer}`);

@@ -5,7 +5,9 @@ import http from 'node:http';
 const port = Number(process.env.ECHO_PORT || 9100);
 const esc = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
-http.createServer((req, res) => {
+// Idle keep-alive longer than Node's 5 s default, so Envoy never reuses a connection being closed
+// (see tests/idp/server.mjs).
+http.createServer({ keepAliveTimeout: 120_000 }, (req, res) => {
   const headers = {};
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
     const k = req.rawHeaders[i].toLowerCase();
