@@ -84,16 +84,19 @@ export const STATS_TAGS = [
   })),
 ];
 
-const cluster = (name, port, http2 = false) => ({
+const cluster = (name, port, http2 = false, idleTimeout = null) => ({
   name,
   type: 'STATIC',
   connect_timeout: '2s',
-  // A gRPC upstream (the Flyte admin stub) speaks HTTP/2 only.
-  ...(http2 ? {
+  // A gRPC upstream (the Flyte admin stub) speaks HTTP/2 only. `idleTimeout`: pooled connections are
+  // closed by Envoy first (the IdP's callouts are never retried: one sent on a connection the IdP or
+  // its load balancer is closing at that moment would fail).
+  ...(http2 || idleTimeout ? {
     typed_extension_protocol_options: {
       'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
         '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
-        explicit_http_config: { http2_protocol_options: {} },
+        ...(idleTimeout ? { common_http_protocol_options: { idle_timeout: idleTimeout } } : {}),
+        explicit_http_config: http2 ? { http2_protocol_options: {} } : { http_protocol_options: {} },
       },
     },
   } : {}),
@@ -134,7 +137,9 @@ export function envoyConfig({ listen = DEMO.listen, admin = DEMO.admin, upstream
           }],
         }],
       }],
-      clusters: [cluster('upstream', upstream, upstreamHttp2), cluster('idp', idp)],
+      // 4 s: below the 5 s Node (and so many IdPs' stacks) keeps an idle connection, and well below
+      // the 60 s of most load balancers.
+      clusters: [cluster('upstream', upstream, upstreamHttp2), cluster('idp', idp, false, '4s')],
       ...(secrets.length ? { secrets } : {}),
     },
   };
