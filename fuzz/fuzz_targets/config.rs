@@ -99,7 +99,18 @@ fuzz_target!(|data: &[u8]| {
     assert!(!c.allowed_algs.is_empty());
     assert!(c.leeway <= 600 && c.refresh_interval >= 10);
     assert!((1..=60_000).contains(&c.callout_timeout_ms));
-    assert!((1..=3600).contains(&c.login_ttl) && (1..=20).contains(&c.max_pending_logins));
+    // (`max_pending_logins` went to 1..=50 with issue 8's twenty tabs; this oracle still said 20.)
+    assert!((1..=3600).contains(&c.login_ttl) && (1..=50).contains(&c.max_pending_logins));
+    if let Some(sts) = &c.sts {
+        assert!(!sts.keys.is_empty() && !sts.redirect_uris.is_empty());
+        assert!((1..=portcullis_core::config::MAX_STS_TTL).contains(&sts.max_ttl));
+        assert!((1..=sts.max_ttl).contains(&sts.default_ttl));
+        assert!(
+            sts.client_secret.is_some() || sts.state_is_code_verifier,
+            "a public exchange needs PKCE"
+        );
+        assert_ne!(sts.issuer, c.issuer);
+    }
     assert!(c.session_ttl > 0);
     match c.client_auth {
         ClientAuth::None => assert!(c.client_secret.is_none()),
