@@ -182,30 +182,7 @@ pub fn drive(
         with_body.body = Some(&[]);
         d = engine.handle_request(&with_body, UnixTime(now), rng, vm);
     }
-    while let Decision::Callout { callout, pending } = d {
-        let auth = callout
-            .headers
-            .iter()
-            .find(|(n, _)| n == "authorization")
-            .map(|(_, v)| v.clone());
-        let (status, _, body) = idp.serve(
-            callout.method,
-            &callout.path,
-            auth.as_deref(),
-            &callout.body,
-        );
-        d = engine.handle_callout_response(
-            pending,
-            CalloutResponse::Received {
-                status,
-                body: &body,
-            },
-            UnixTime(now),
-            rng,
-            vm,
-        );
-    }
-    d
+    idp.drive(engine, d, UnixTime(now), rng, vm)
 }
 
 /// A browser navigation's headers.

@@ -498,6 +498,45 @@ fn exactly(claims: &Map<String, Value>) -> JWTClaims<Map<String, Value>> {
     }
 }
 
+impl FakeIdp {
+    /// Serves a request's callouts (token endpoint, JWKS, ...) until the engine decides: what a host
+    /// does with `Decision::Callout`, for simulations outside the core's own tests (fuzzing, the
+    /// native profile).
+    pub fn drive(
+        &mut self,
+        engine: &crate::Engine,
+        mut d: crate::Decision,
+        now: crate::UnixTime,
+        rng: &mut (impl rand_core::RngCore + rand_core::CryptoRng),
+        vm: &mut crate::VmState,
+    ) -> crate::Decision {
+        while let crate::Decision::Callout { callout, pending } = d {
+            let auth = callout
+                .headers
+                .iter()
+                .find(|(n, _)| n == "authorization")
+                .map(|(_, v)| v.clone());
+            let (status, _, body) = self.serve(
+                callout.method,
+                &callout.path,
+                auth.as_deref(),
+                &callout.body,
+            );
+            d = engine.handle_callout_response(
+                pending,
+                crate::CalloutResponse::Received {
+                    status,
+                    body: &body,
+                },
+                now,
+                rng,
+                vm,
+            );
+        }
+        d
+    }
+}
+
 /// Signs `claims` as given (nothing added) with an RS256 key.
 #[must_use]
 pub fn sign_rs256(key: &RS256KeyPair, claims: &Map<String, Value>) -> String {

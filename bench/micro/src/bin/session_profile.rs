@@ -94,30 +94,8 @@ fn main() {
         .to_string();
     let back = idp.authorize(&loc, "alice").unwrap();
     let cb = back.strip_prefix("https://app.test").unwrap().to_string();
-    let mut d = decide(&engine, &nav(&cb, &login_cookie), &mut vm, &mut rng);
-    while let Decision::Callout { callout, pending } = d {
-        let auth = callout
-            .headers
-            .iter()
-            .find(|(n, _)| n == "authorization")
-            .map(|(_, v)| v.clone());
-        let (status, _, body) = idp.serve(
-            callout.method,
-            &callout.path,
-            auth.as_deref(),
-            &callout.body,
-        );
-        d = engine.handle_callout_response(
-            pending,
-            CalloutResponse::Received {
-                status,
-                body: &body,
-            },
-            now,
-            &mut rng,
-            &mut vm,
-        );
-    }
+    let d = decide(&engine, &nav(&cb, &login_cookie), &mut vm, &mut rng);
+    let d = idp.drive(&engine, d, now, &mut rng, &mut vm);
     let Decision::Respond { headers, .. } = &d else {
         panic!("{d:?}")
     };
