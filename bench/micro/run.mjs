@@ -1,6 +1,7 @@
 // Runs the micro-benchmark (wasm32-wasip1) under node's V8 with Envoy's settings (no Liftoff baseline
 // tier, eager compilation), prints its JSON. Usage: node --no-liftoff --no-wasm-lazy-compilation
-//   bench/micro/run.mjs <micro.wasm> [--quick]
+//   bench/micro/run.mjs <micro.wasm> [--quick | --first-only]
+// (bench/micro/collect.mjs runs it so, with the native and criterion runs.)
 import { readFile } from 'node:fs/promises';
 import { WASI } from 'node:wasi';
 import { argv, env } from 'node:process';
