@@ -559,7 +559,8 @@ impl Ops {
 
     /// The upstream header edits' two scans of the browser request (what `upstream_edits` computes
     /// through these public functions): the identity-header spoof scan over every header name, and the
-    /// `Cookie` header rebuilt without ours. Returns the number of spoofed headers and the new cookie.
+    /// `Cookie` header rebuilt without ours. Its third scan (a session token in any header) is
+    /// crate-private; `request_*` includes it. Returns the number of spoofed headers and the new cookie.
     pub fn header_strip(&self) -> (usize, Option<Vec<u8>>) {
         let cfg = self.engine.config();
         let removed = spoofed_headers(
