@@ -19,9 +19,9 @@
 // that core is in the JSON: near 1.0 the driver, not Envoy, was the limit).
 // --quick: 2 pairs of 1-s runs, no warm-up (CI smoke test: every case is probed for a 200, the harness
 // and the JSON are checked, never a timing). Any failure exits non-zero.
-// Before the Envoy cases: bench/micro (token verification per algorithm, as the core does it on a cache
-// miss) built for wasm32-wasip1 and run under node's V8 with Envoy's settings, and natively; or, when
-// present, bench/micro/collect.mjs's collectMicro.
+// Before the Envoy cases: bench/micro (bench/micro/collect.mjs: the core's operations, token
+// verification per algorithm among them, in wasm32-wasip1 under node's V8 with Envoy's settings,
+// natively, and natively under criterion).
 // Writes target/bench/summary.json and prints Markdown tables for the README.
 // Knobs for investigation: BENCH_ONLY=case,case (subset; a comparison runs when both sides are in it;
 // `micro` selects the micro benchmarks), BENCH_SLICE=s, BENCH_PAIRS=n, BENCH_LOGIN_USERS=n.
@@ -30,13 +30,13 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 
 import { envoyConfig } from '../tests/lib/envoy-config.mjs';
 import { get } from '../tests/lib/http.mjs';
 import { freePort, ROOT, startEnvoy, waitFilterReady } from '../tests/lib/stack.mjs';
 import { benchCases, COMPARISONS, loginOnce, probe } from './cases.mjs';
 import { startFastIdp } from './fast-idp.mjs';
+import { collectMicro } from './micro/collect.mjs';
 
 const quick = process.argv.includes('--quick');
 const SLICE = Number(process.env.BENCH_SLICE) || 1;
@@ -100,34 +100,18 @@ async function loginLoad(c, seconds) {
   return { rps: lat.length / wall, p50_us: quantile(lat, 0.5), p99_us: quantile(lat, 0.99), non2xx: 0, logins: lat.length, driver_busy: (cpu.user + cpu.system) / 1e6 / wall };
 }
 
-/** bench/micro: wasm under V8 (no Liftoff, eager compile, as Envoy runs filters) and native. */
-function micro() {
-  const run = (cmd, args) => {
-    const r = spawnSync(cmd, args, { cwd: ROOT, encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr.slice(-2000)}`);
-    return r.stdout;
-  };
-  const q = quick ? ['--quick'] : [];
-  run('cargo', ['build', '--release', '-q', '-p', 'portcullis-micro-bench', '--bin', 'portcullis-micro-bench', '--target', 'wasm32-wasip1']);
-  const wasm = JSON.parse(run('node', ['--no-warnings', '--no-liftoff', '--no-wasm-lazy-compilation', 'bench/micro/run.mjs',
-    path.join(ROOT, 'target/wasm32-wasip1/release/portcullis-micro-bench.wasm'), ...q]).trim());
-  const native = JSON.parse(run('cargo', ['run', '--release', '-q', '-p', 'portcullis-micro-bench', '--bin', 'portcullis-micro-bench', '--', ...q]).trim());
-  console.error(`micro (wasm): RS256 ${wasm.verify_RS256_us.toFixed(0)} µs, jwt-simple RS256 ${wasm.jwt_simple_RS256_us.toFixed(0)} µs`);
-  return { wasm_v8: wasm, native };
-}
+const idp = await startFastIdp({});
+const allCases = benchCases(idp);
+const unknown = only.filter((n) => n !== 'micro' && !allCases.some((c) => c.name === n));
+if (unknown.length) throw new Error(`BENCH_ONLY: no such case: ${unknown.join(', ')} (cases: ${allCases.map((c) => c.name).join(', ')}, micro)`);
 
-const MICRO_COLLECT = path.join(ROOT, 'bench/micro/collect.mjs');
-let microResults = null;
-if (!only.length || only.includes('micro')) {
-  microResults = fs.existsSync(MICRO_COLLECT)
-    ? await (await import(pathToFileURL(MICRO_COLLECT).href)).collectMicro({ quick })
-    : micro();
-}
+// bench/micro (bench/micro/collect.mjs): the core's operations timed in wasm under V8 with Envoy's
+// settings, natively, and natively under criterion.
+const microResults = only.length && !only.includes('micro') ? null : await collectMicro({ quick });
 
 // From here on this process is load (wrk's parent, the login loop, the IdP): core 1, with wrk.
 if (cores >= 2) spawnSync('taskset', ['-a', '-p', '-c', '1', String(process.pid)]);
-const idp = await startFastIdp({});
-const selected = benchCases(idp).filter((c) => !only.length || only.includes(c.name));
+const selected = allCases.filter((c) => !only.length || only.includes(c.name));
 const envoys = [];
 const live = [];
 const shared = {};
@@ -278,12 +262,21 @@ for (const r of results) {
   const busy = r.driver_busy == null ? '' : `; driver core ${(r.driver_busy * 100).toFixed(0)} % busy`;
   console.log(`| ${r.label} | ${f(r.rps.median)} (${f(r.rps.min)}–${f(r.rps.max)}) ${r.unit}${busy} | ${us(r.p50_us)} | ${us(r.p99_us)} |`);
 }
-if (microResults?.wasm_v8 && microResults?.native) {
+if (microResults) {
+  // Every operation the micro benchmark times, µs per call.
   const w = microResults.wasm_v8;
   const n = microResults.native;
-  const pair = (k) => `${w[k]?.toFixed(0)} / ${n[k]?.toFixed(0)}`;
-  console.log(`\nToken verification on a cache miss, µs per token (wasm under V8 / native): RS256 ${pair('verify_RS256_us')}, PS256 ${pair('verify_PS256_us')}, ES256 ${pair('verify_ES256_us')}, EdDSA ${pair('verify_EdDSA_us')}; jwt-simple RS256 ${pair('jwt_simple_RS256_us')} (target: RS256 in wasm <= 150)`);
+  const crit = microResults.native_criterion || {};
+  const g = (v) => (typeof v === 'number' ? (v >= 10 ? v.toFixed(0) : v.toFixed(2)) : '–');
+  console.log('\n| operation (µs per call) | wasm under V8 | native | native, criterion median |');
+  console.log('|---|---|---|---|');
+  for (const k of Object.keys(w).filter((x) => x.endsWith('_us') && !x.startsWith('first_'))) {
+    console.log(`| ${k.replace(/_us$/, '')} | ${g(w[k])} | ${g(n?.[k])} | ${g(crit[k]?.median)} |`);
+  }
+  if (typeof w.first_RS256_us === 'number') console.log(`\nFirst RS256 verification in a fresh wasm instance: ${g(w.first_RS256_us)} µs`);
+  console.log(`RS256 verification in wasm: ${g(w.verify_RS256_us)} µs (target <= 150)`);
 }
+
 const t = (v) => (v == null ? '–' : v.toFixed(3));
 const tg = summary.targets;
 console.log(`\nTargets (paired medians): session / empty wasm = ${t(tg.session_vs_wasm_noop.got)} (>= 0.80); session / native oauth2 = ${t(tg.session_vs_native_oauth2.got)} (>= 1.3); cached bearer / native jwt_authn = ${t(tg.bearer_cached_vs_native_jwt.got)} (>= 1.5)`);
