@@ -5,6 +5,7 @@
 mod common;
 
 use common::*;
+use portcullis_core::Decision;
 use serde_json::{json, Value};
 
 /// Signs in `user` with `claims` patched into the ID token, then returns the identity headers of a
@@ -183,4 +184,87 @@ fn non_utf8_pseudo_headers_are_a_400_and_other_bytes_pass() {
             .handle_request(&Request::from_headers(&bad), h.now, &mut h.rng, &mut h.vm);
         assert_eq!((status(&d), reason_code(&d)), (400, "request_malformed"));
     }
+}
+
+/// `headers.identity` picks the families sent upstream (each one a host call per header per request);
+/// every spelling of both is still stripped from what the client sends, and `/oauth2/auth` still
+/// answers with `X-Auth-Request-*`.
+#[test]
+fn identity_families_are_chosen_by_configuration_and_both_are_always_stripped() {
+    for (families, forwarded, auth_request) in [
+        (json!(null), true, true),
+        (json!(["x-forwarded"]), true, false),
+        (json!(["x-auth-request"]), false, true),
+        (json!(["x-forwarded", "x-auth-request"]), true, true),
+        (json!([]), false, false),
+    ] {
+        let cfg = if families.is_null() {
+            json!({})
+        } else {
+            json!({"headers": {"identity": families}})
+        };
+        let mut h = Harness::with(cfg);
+        let mut b = Browser::default();
+        let d = h.login(&mut b, "/app", "alice");
+        assert_eq!(reason_code(&d), "login_completed", "{families}");
+        let sent: Vec<(String, String)> = [
+            ("x-auth-request-user", "mallory"),
+            ("X_Forwarded_User", "mallory"),
+            ("x-forwarded-email", "mallory@evil.test"),
+        ]
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect();
+        let hs: Vec<(&str, &str)> = sent.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        let d = h.send("GET", "/app", &hs, Some(&b));
+        assert_eq!(reason_code(&d), "authenticated", "{families}");
+        let up = upstream_headers(&d, &sent);
+        let values = |name: &str| -> Vec<&str> {
+            up.iter()
+                .filter(|(n, _)| {
+                    n.eq_ignore_ascii_case(name) || n.replace('_', "-").eq_ignore_ascii_case(name)
+                })
+                .map(|(_, v)| v.as_str())
+                .collect()
+        };
+        assert!(
+            !up.iter().any(|(_, v)| v.contains("mallory")),
+            "{families}: {up:?}"
+        );
+        assert_eq!(
+            values("x-forwarded-user"),
+            if forwarded { vec!["alice"] } else { vec![] },
+            "{families}"
+        );
+        assert_eq!(
+            values("x-auth-request-user"),
+            if auth_request { vec!["alice"] } else { vec![] },
+            "{families}"
+        );
+        assert_eq!(
+            values("x-forwarded-email").len(),
+            usize::from(forwarded),
+            "{families}"
+        );
+        let d = h.send("GET", "/oauth2/auth", &[], Some(&b));
+        assert_eq!(status(&d), 202, "{families}");
+        let Decision::Respond { headers, .. } = &d else {
+            panic!("{d:?}")
+        };
+        assert_eq!(
+            get_header(headers, "x-auth-request-user"),
+            Some("alice"),
+            "{families}"
+        );
+    }
+    let mut cfg = base_config();
+    merge(
+        &mut cfg,
+        &json!({"headers": {"identity": ["x-forwarded", "x-remote"]}}),
+    );
+    let err = portcullis_core::Engine::from_json(cfg.to_string().as_bytes())
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("headers.identity[1]"), "{err}");
 }

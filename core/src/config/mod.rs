@@ -122,6 +122,8 @@ pub struct Config {
     pub pass_access_token: bool,
     /// Send `Authorization: Bearer <access token>`.
     pub pass_authorization_header: bool,
+    /// Which families of built-in identity headers go upstream (`headers.identity`).
+    pub identity_families: IdentityFamilies,
     /// Hosts (and ports) an absolute redirect may go to.
     pub allowed_redirect_domains: Vec<String>,
     /// Forward and use an email the IdP has not verified (`email_verified` not `true`). Off by default:
@@ -233,6 +235,48 @@ struct RawHeaders {
     pass_access_token: bool,
     #[serde(default)]
     pass_authorization_header: bool,
+    #[serde(default)]
+    identity: Option<Vec<String>>,
+}
+
+/// The families of built-in identity headers sent upstream. Both are oauth2-proxy's: `X-Forwarded-*`
+/// (its `--pass-user-headers`) and `X-Auth-Request-*` (its `--set-xauthrequest`). Every spelling of
+/// both is stripped from what clients send whichever are sent; each one sent costs the filter a host
+/// call per request, so naming only the family the upstream reads is the cheapest configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdentityFamilies {
+    /// `X-Forwarded-User`, `-Email`, `-Groups`, `-Preferred-Username`.
+    pub forwarded: bool,
+    /// `X-Auth-Request-User`, `-Email`, `-Groups`, `-Preferred-Username`.
+    pub auth_request: bool,
+}
+
+impl IdentityFamilies {
+    fn parse(names: Option<Vec<String>>) -> Result<Self, ConfigError> {
+        let Some(names) = names else {
+            return Ok(IdentityFamilies {
+                forwarded: true,
+                auth_request: true,
+            });
+        };
+        let mut f = IdentityFamilies {
+            forwarded: false,
+            auth_request: false,
+        };
+        for (i, n) in names.iter().enumerate() {
+            match n.as_str() {
+                "x-forwarded" => f.forwarded = true,
+                "x-auth-request" => f.auth_request = true,
+                _ => {
+                    return Err(invalid(
+                        format!("headers.identity[{i}]"),
+                        "must be \"x-forwarded\" or \"x-auth-request\"",
+                    ))
+                }
+            }
+        }
+        Ok(f)
+    }
 }
 
 #[derive(Deserialize)]
@@ -570,6 +614,7 @@ impl Config {
             claims,
             pass_access_token: raw.headers.pass_access_token,
             pass_authorization_header: raw.headers.pass_authorization_header,
+            identity_families: IdentityFamilies::parse(raw.headers.identity)?,
             allowed_redirect_domains: raw.allowed_redirect_domains,
             policy,
             post_logout_redirect_url: post_logout,

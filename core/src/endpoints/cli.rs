@@ -63,12 +63,18 @@ impl Engine {
             return response::forbidden(unmet.requirement, &route.name, false)
                 .traced(&route.name, Some(&hit.identity.user));
         }
-        let mut headers: Vec<Header> = hit
-            .upstream
-            .iter()
-            .filter(|(n, _)| n.starts_with("x-auth-request-"))
-            .cloned()
-            .collect();
+        // The built-in family whatever `headers.identity` sends upstream, then mapped headers of that
+        // prefix (already in the cached upstream set).
+        let mut headers = crate::identity::headers::auth_request_headers(&hit.identity);
+        let builtin = headers.len();
+        headers.extend(
+            hit.upstream
+                .iter()
+                .filter(|(n, _)| n.starts_with("x-auth-request-"))
+                .filter(|(n, _)| !headers[..builtin].iter().any(|(b, _)| b == n))
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
         headers.push((String::from("cache-control"), String::from("no-store")));
         Decision::Respond {
             status: 202,

@@ -16,6 +16,36 @@ use crate::policy::headers::{push_identity, spoofed_headers, strip_cookies};
 use crate::request::Request;
 use crate::session::Secret;
 
+/// One family of built-in identity headers: user, email, groups, preferred username.
+type Family = [&'static str; 4];
+const FORWARDED: Family = [
+    "x-forwarded-user",
+    "x-forwarded-email",
+    "x-forwarded-groups",
+    "x-forwarded-preferred-username",
+];
+const AUTH_REQUEST: Family = [
+    "x-auth-request-user",
+    "x-auth-request-email",
+    "x-auth-request-groups",
+    "x-auth-request-preferred-username",
+];
+
+fn push_family(h: &mut Vec<Header>, names: Family, id: &Identity) {
+    let [user, email, groups, preferred] = names;
+    push_identity(h, user, &id.user);
+    push_identity(h, email, id.email.as_deref().unwrap_or(""));
+    push_identity(h, groups, &id.groups.join(","));
+    push_identity(h, preferred, id.preferred_username.as_deref().unwrap_or(""));
+}
+
+/// oauth2-proxy's auth-request answer (`X-Auth-Request-*`), whichever families go upstream.
+pub(crate) fn auth_request_headers(id: &Identity) -> Vec<Header> {
+    let mut h = Vec::with_capacity(4);
+    push_family(&mut h, AUTH_REQUEST, id);
+    h
+}
+
 impl Engine {
     /// The headers sent upstream for `id` (values sanitized, empty ones left out).
     pub(crate) fn identity_headers(
@@ -25,17 +55,12 @@ impl Engine {
     ) -> Vec<Header> {
         let cfg = &*self.config;
         let mut h = Vec::with_capacity(8 + cfg.claims.headers.len());
-        let email = id.email.as_deref().unwrap_or("");
-        let groups = id.groups.join(",");
-        let preferred = id.preferred_username.as_deref().unwrap_or("");
-        push_identity(&mut h, "x-forwarded-user", &id.user);
-        push_identity(&mut h, "x-forwarded-email", email);
-        push_identity(&mut h, "x-forwarded-groups", &groups);
-        push_identity(&mut h, "x-forwarded-preferred-username", preferred);
-        push_identity(&mut h, "x-auth-request-user", &id.user);
-        push_identity(&mut h, "x-auth-request-email", email);
-        push_identity(&mut h, "x-auth-request-groups", &groups);
-        push_identity(&mut h, "x-auth-request-preferred-username", preferred);
+        if cfg.identity_families.forwarded {
+            push_family(&mut h, FORWARDED, id);
+        }
+        if cfg.identity_families.auth_request {
+            push_family(&mut h, AUTH_REQUEST, id);
+        }
         if let Some(at) = access_token {
             if cfg.pass_access_token {
                 push_identity(&mut h, "x-forwarded-access-token", &at.0);
