@@ -5,10 +5,6 @@
 use std::string::String;
 use std::sync::Arc;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
-use sha2::{Digest, Sha256};
-
 use crate::decision::{Callout, CalloutResponse, Reason, MAX_CALLOUT_BODY};
 use crate::engine::Engine;
 use crate::identity::mapping::identity_of;
@@ -86,11 +82,6 @@ pub(crate) fn bearer_value(value: &str) -> Option<&str> {
     token
 }
 
-/// The cache key: base64url of the token's SHA-256 (the token itself is never kept).
-pub(crate) fn cache_key(token: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
-}
-
 impl Engine {
     /// Verifies a bearer token (cache first). `may_refetch`: an unknown `kid` may ask for a JWKS refetch.
     pub(crate) fn verify_bearer(
@@ -101,7 +92,8 @@ impl Engine {
         may_refetch: bool,
     ) -> Verdict {
         let cfg = &*self.config;
-        let key = cache_key(token);
+        // The token itself is never kept: its keyed digest is the key.
+        let key = cfg.keys.cache_id(token.as_bytes());
         if let Some(hit) = vm.tokens.get(&key) {
             if hit.is_valid_at(now, 0) {
                 vm.token_cache_hits += 1;

@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde_json::{Map, Value};
 
-use crate::auth::bearer::{cache_key, Verdict, Wait};
+use crate::auth::bearer::{Verdict, Wait};
 use crate::decision::{Callout, CalloutResponse, Reason, MAX_CALLOUT_BODY};
 use crate::engine::Engine;
 use crate::oidc::IdTokenError;
@@ -133,6 +133,13 @@ impl Engine {
             return Verdict::Invalid(Reason::BearerRejected(IdTokenError::SubjectMissing));
         };
         let fallback = client.unwrap_or_else(|| subject.clone());
-        self.admit_token(&cache_key(token), &claims, &subject, &fallback, exp, vm)
+        self.admit_token(
+            &self.config.keys.cache_id(token.as_bytes()),
+            &claims,
+            &subject,
+            &fallback,
+            exp,
+            vm,
+        )
     }
 }

@@ -1,5 +1,5 @@
 //! The core's session and public-route paths, natively, for a per-function instruction profile:
-//! `valgrind --tool=callgrind target/release/session_profile [session|public] N` then
+//! `valgrind --tool=callgrind target/release/session_profile [session|public|bearer] N` then
 //! `callgrind_annotate`. One engine, one login through the in-process fake IdP, then N requests as
 //! a browser sends them (about fifteen headers, the session cookie among others), each decided and
 //! finished (metrics and log line) as the filter does. The wasm build executes the same code; the
@@ -21,7 +21,9 @@ fn main() {
     let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(20_000);
     let cfg = json!({"issuer": ISSUER, "idp_cluster": "idp", "client_id": "app", "client_secret": "app-secret",
         "cookie": {"keys": [{"id": "k1", "secret": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}]},
-        "public_paths": ["/public/*"]});
+        "public_paths": ["/public/*"],
+        "bearer": {"issuers": [{"issuer": ISSUER, "audiences": ["api://bench"]}]},
+        "routes": {"rules": [{"name": "api", "prefix": "/api", "action": "authenticate", "accept": "bearer"}]}});
     let engine = Engine::from_json(cfg.to_string().as_bytes()).unwrap();
     let mut idp = FakeIdp::new(ISSUER);
     idp.now = NOW;
@@ -110,17 +112,28 @@ fn main() {
         .to_string();
     // A browser's request: ~15 headers, ~1.5 KB of cookies of which ours is one.
     let cookies = format!("_ga=GA1.2.{0}.{0}; _gid=GA1.2.99.88; theme=dark; {session}; csrftoken={1}; grafana_session={1}{1}", 1_700_000_000u64, "a1b2c3d4e5f6".repeat(20));
-    let path = if case == "public" {
-        "/public/app.css"
-    } else {
-        "/dashboard/d/abc?orgId=1"
+    let path = match case.as_str() {
+        "public" => "/public/app.css",
+        "bearer" => "/api/v1/items",
+        _ => "/dashboard/d/abc?orgId=1",
     };
     let mut h = nav(path, &cookies);
+    if case == "bearer" {
+        // A service's request: an RS256 access token (cached after the first request), no cookies.
+        let claims = serde_json::json!({"iss": ISSUER, "sub": "svc", "aud": "api://bench", "client_id": "svc",
+            "iat": NOW, "exp": NOW + 3600, "scope": "read write"});
+        let token = idp.sign(claims.as_object().unwrap());
+        h = nav(path, "");
+        h.push(("authorization".into(), format!("Bearer {token}")));
+        h.push(("user-agent".into(), "svc/1.0".into()));
+    }
     for (k, v) in [("user-agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"),
         ("accept-language", "en-US,en;q=0.9"), ("accept-encoding", "gzip, deflate, br"), ("sec-fetch-mode", "navigate"),
         ("sec-fetch-dest", "document"), ("sec-fetch-site", "same-origin"), ("sec-ch-ua", "\"Chromium\";v=\"131\""),
         ("upgrade-insecure-requests", "1"), ("referer", "https://app.test/"), ("x-forwarded-proto", "https")] {
-        h.push((k.into(), v.into()));
+        if case != "bearer" {
+            h.push((k.into(), v.into()));
+        }
     }
     let mut forwarded = 0usize;
     for _ in 0..n {
