@@ -27,7 +27,7 @@ unit:
 wasm: (setup "rust" "wasm-opt")
     cargo build -p portcullis-filter -p portcullis-noop-filter --target wasm32-wasip1 --release
     wasm-opt --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals \
-        -Oz target/wasm32-wasip1/release/portcullis_filter.wasm -o {{wasm}}
+        -O3 target/wasm32-wasip1/release/portcullis_filter.wasm -o {{wasm}}
     @ls -l target/wasm32-wasip1/release/portcullis_filter.wasm {{wasm}} | awk '{print $5, $9}'
 
 # The Wasm image spec's "oci" variant as an OCI image layout in target/oci/portcullis/ (tagged with the
