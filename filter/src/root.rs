@@ -16,6 +16,9 @@ use crate::http::Http;
 use portcullis_core::metrics::{IdpEndpoint, MetricKind, MetricUpdate};
 use portcullis_core::CalloutReply;
 
+/// The first tick after a configuration, which starts discovery: soon, so that a worker serves logins
+/// a few milliseconds after it starts rather than a whole `TICK_UNTIL_READY` later.
+const TICK_FIRST: Duration = Duration::from_millis(5);
 const TICK_UNTIL_READY: Duration = Duration::from_millis(200);
 const TICK_READY: Duration = Duration::from_secs(1);
 /// Largest plugin configuration read (a real one is a few KB).
@@ -190,7 +193,8 @@ pub struct Root {
     vm: Rc<Vm>,
     /// Root callouts in flight by token: the flow, the endpoint and when it was sent (ns).
     in_flight: BTreeMap<u32, (RootPending, IdpEndpoint, u64)>,
-    ready_tick: bool,
+    /// The tick period last asked of the host.
+    tick: Duration,
 }
 
 impl Root {
@@ -209,7 +213,7 @@ impl Root {
                 late_outcome: RefCell::new(BTreeMap::new()),
             }),
             in_flight: BTreeMap::new(),
-            ready_tick: false,
+            tick: TICK_FIRST,
         }
     }
 
@@ -297,8 +301,8 @@ impl RootContext for Root {
                     *slot = Some(Rc::new(engine));
                 }
                 self.in_flight.clear();
-                self.ready_tick = false;
-                host::set_tick_period(TICK_UNTIL_READY);
+                self.tick = TICK_FIRST;
+                host::set_tick_period(TICK_FIRST);
                 true
             }
             Err(e) => {
@@ -320,9 +324,14 @@ impl RootContext for Root {
         };
         let due = match self.vm.state.try_borrow_mut() {
             Ok(mut state) => {
-                if state.is_ready() && !self.ready_tick {
-                    self.ready_tick = true;
-                    host::set_tick_period(TICK_READY);
+                let period = if state.is_ready() {
+                    TICK_READY
+                } else {
+                    TICK_UNTIL_READY
+                };
+                if period != self.tick {
+                    self.tick = period;
+                    host::set_tick_period(period);
                 }
                 engine.handle_timeout(now, &mut state)
             }
