@@ -340,9 +340,13 @@ impl HttpContext for Http {
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        // Every response passes here, the upstream's, Envoy's own and our local replies alike.
-        if let Some(status) = host::response_status() {
-            self.status = status;
+        // Every response passes here, the upstream's, Envoy's own and our local replies alike. The
+        // status of our own replies is known; reading it back is a host call that returns data, about
+        // 12k instructions (a sixth of what a whole request costs Envoy), so only the others are read.
+        if self.status == 0 {
+            if let Some(status) = host::response_status() {
+                self.status = status;
+            }
         }
         if let Some(late) = self
             .vm
