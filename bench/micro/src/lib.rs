@@ -56,106 +56,35 @@ impl Op {
     }
 }
 
+/// One [`Op`]: `op!(group, name, |o| call)` times `call` (its result kept from the optimiser).
+macro_rules! op {
+    ($group:literal, $name:literal, |$o:ident| $call:expr) => {
+        Op {
+            group: $group,
+            name: $name,
+            run: |$o| {
+                black_box($call);
+            },
+        }
+    };
+}
+
 /// Every operation, in the order both harnesses run them.
 pub const OPS: &[Op] = &[
-    Op {
-        group: "session",
-        name: "seal",
-        run: |o| {
-            black_box(o.session_seal());
-        },
-    },
-    Op {
-        group: "session",
-        name: "open",
-        run: |o| {
-            black_box(o.session_open());
-        },
-    },
-    Op {
-        group: "session",
-        name: "cache_hit",
-        run: |o| {
-            black_box(o.session_cache_hit());
-        },
-    },
-    Op {
-        group: "pkce",
-        name: "S256",
-        run: |o| {
-            black_box(o.pkce());
-        },
-    },
-    Op {
-        group: "jwks",
-        name: "parse_and_prepare_3_keys",
-        run: |o| {
-            black_box(o.jwks_parse());
-        },
-    },
-    Op {
-        group: "verify",
-        name: "RS256",
-        run: |o| {
-            black_box(o.verify(Alg::RS256));
-        },
-    },
-    Op {
-        group: "verify",
-        name: "PS256",
-        run: |o| {
-            black_box(o.verify(Alg::PS256));
-        },
-    },
-    Op {
-        group: "verify",
-        name: "ES256",
-        run: |o| {
-            black_box(o.verify(Alg::ES256));
-        },
-    },
-    Op {
-        group: "verify",
-        name: "EdDSA",
-        run: |o| {
-            black_box(o.verify(Alg::EdDSA));
-        },
-    },
-    Op {
-        group: "jwt_simple",
-        name: "RS256",
-        run: |o| {
-            black_box(o.jwt_simple_rs256());
-        },
-    },
-    Op {
-        group: "policy",
-        name: "rule_match",
-        run: |o| {
-            black_box(o.rule_match());
-        },
-    },
-    Op {
-        group: "policy",
-        name: "header_strip",
-        run: |o| {
-            black_box(o.header_strip());
-        },
-    },
-    Op {
-        group: "request",
-        name: "session",
-        run: |o| {
-            black_box(o.request(Page::Session));
-        },
-    },
-    Op {
-        group: "request",
-        name: "public",
-        run: |o| {
-            black_box(o.request(Page::Public));
-        },
-    },
+    op!("session", "seal", |o| o.session_seal()),
+    op!("session", "open", |o| o.session_open()),
+    op!("session", "cache_hit", |o| o.session_cache_hit()),
+    op!("pkce", "S256", |o| o.pkce()),
+    op!("jwks", "parse_and_prepare_3_keys", |o| o.jwks_parse()),
+    op!("verify", "RS256", |o| o.verify(Alg::RS256)),
+    op!("verify", "PS256", |o| o.verify(Alg::PS256)),
+    op!("verify", "ES256", |o| o.verify(Alg::ES256)),
+    op!("verify", "EdDSA", |o| o.verify(Alg::EdDSA)),
+    op!("jwt_simple", "RS256", |o| o.jwt_simple_rs256()),
+    op!("policy", "rule_match", |o| o.rule_match()),
+    op!("policy", "header_strip", |o| o.header_strip()),
+    op!("request", "session", |o| o.request(Page::Session)),
+    op!("request", "public", |o| o.request(Page::Public)),
 ];
 
 /// Which browser request [`Ops::request`] sends.
