@@ -98,6 +98,7 @@ mod tests {
                 rule: rule.map(Into::into),
                 user: user.map(Into::into),
             },
+            forwarded: false,
         }
     }
 

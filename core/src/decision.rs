@@ -494,6 +494,8 @@ pub struct Outcome {
     pub reason: Option<Reason>,
     /// Rule and user.
     pub trace: Trace,
+    /// The last decision forwarded the request (the status then comes from upstream).
+    pub forwarded: bool,
 }
 
 impl Default for Outcome {
@@ -503,6 +505,7 @@ impl Default for Outcome {
             label: None,
             reason: None,
             trace: Trace::default(),
+            forwarded: false,
         }
     }
 }
@@ -519,6 +522,7 @@ impl Outcome {
             label: (!quiet).then(|| alloc::format!("{} {}", req.method, req.path_only())),
             reason: None,
             trace: Trace::default(),
+            forwarded: false,
         };
         o.update(d);
         o
@@ -526,6 +530,7 @@ impl Outcome {
 
     /// A later decision of the same request (after a callout, a wait or a body read).
     pub fn update(&mut self, d: &Decision) {
+        self.forwarded = matches!(d, Decision::Forward { .. });
         if let Some(r) = d.reason() {
             self.reason = Some(r);
             self.trace = d.trace().cloned().unwrap_or_default();

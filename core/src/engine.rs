@@ -460,6 +460,14 @@ impl Engine {
         }
     }
 
+    /// Whether the adapter must read the status of the response on its way downstream (a host call
+    /// that returns data, the dearest kind): not when it is our own reply (`known`, non-zero), nor for
+    /// forwarded ones when `metrics.upstream_status` is off.
+    #[must_use]
+    pub fn needs_response_status(&self, known: u16) -> bool {
+        known == 0 && self.config.metrics_upstream_status
+    }
+
     /// A request the host counted with [`VmState::request_started`] has ended: `status` is what went
     /// downstream (0: no response, e.g. the client went away), after `latency_us` microseconds. Counts
     /// it (health checks and unanswered requests are not traffic) and returns its log line, if any.
@@ -470,7 +478,9 @@ impl Engine {
         latency_us: u64,
         vm: &mut VmState,
     ) -> Option<LogLine> {
-        let traffic = status != 0 && !outcome.reason.is_some_and(Reason::is_health);
+        // Status 0: no response, or (with `metrics.upstream_status: false`) a forwarded one unread.
+        let unread = status == 0 && outcome.forwarded && !self.config.metrics_upstream_status;
+        let traffic = (status != 0 || unread) && !outcome.reason.is_some_and(Reason::is_health);
         vm.metrics
             .request_finished(outcome.method, status, latency_us, traffic);
         crate::audit::line(self.config.log_format, outcome, status, latency_us)

@@ -120,6 +120,9 @@ fn label_value(s: &str) -> String {
 pub enum Counter {
     /// `oauth2_proxy_requests_total{code}`.
     Requests(u16),
+    /// `oauth2_proxy_requests_total{code="upstream"}`: forwarded, status not read
+    /// (`metrics.upstream_status: false`).
+    RequestsForwarded,
     /// `portcullis_decisions_total{reason}`: every decision by its reason code.
     Decisions(&'static str),
     /// `portcullis_logins_started_total`: redirects to the IdP.
@@ -160,6 +163,7 @@ impl Counter {
     pub fn stat_name(&self) -> String {
         match self {
             Counter::Requests(code) => format!("oauth2_proxy_requests_total.code.{code}"),
+            Counter::RequestsForwarded => "oauth2_proxy_requests_total.code.upstream".into(),
             Counter::Decisions(r) => format!("portcullis_decisions_total.reason.{r}"),
             Counter::LoginsStarted => "portcullis_logins_started_total".into(),
             Counter::LoginsCompleted => "portcullis_logins_completed_total".into(),
@@ -263,7 +267,12 @@ impl Metrics {
         if !traffic {
             return;
         }
-        self.count(Counter::Requests(status));
+        // Status 0 counts only when a forwarded response was deliberately not read.
+        self.count(if status == 0 {
+            Counter::RequestsForwarded
+        } else {
+            Counter::Requests(status)
+        });
         self.durations
             .entry(method_label(method))
             .or_default()

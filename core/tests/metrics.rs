@@ -391,3 +391,66 @@ fn json_log_lines_name_rule_user_and_latency_and_never_the_query() {
                "rule": "admin", "user": "alice", "latency_ms": 2.0})
     );
 }
+
+/// `metrics.upstream_status`: on (the default), the adapter reads every forwarded response's status
+/// and it is counted by code; off, it is never read (a host call saved per request) and forwarded
+/// requests count as `code="upstream"`. Our own replies carry their code either way, unread.
+#[test]
+fn upstream_status_is_read_by_default_and_counted_as_upstream_when_off() {
+    for off in [false, true] {
+        let mut cfg = json!({"public_paths": ["/public/*"]});
+        if off {
+            cfg["metrics"] = json!({"upstream_status": false});
+        }
+        let mut h = Harness::with(cfg);
+        assert!(
+            !h.engine.needs_response_status(302),
+            "our own status is known"
+        );
+        assert_eq!(h.engine.needs_response_status(0), !off);
+        let _ = take(&mut h);
+        let public = h.send("GET", "/public/a", &[], None);
+        assert!(matches!(public, Decision::Forward { .. }));
+        let o = outcome_of("GET", "/public/a", &public);
+        assert!(o.forwarded);
+        // The adapter passes what it read: the upstream's 502 when on, nothing (0) when off.
+        h.vm.request_started();
+        let _ = h
+            .engine
+            .finish_request(&o, if off { 0 } else { 502 }, 900, &mut h.vm);
+        let redirect = h.send("GET", "/app", &[("accept", "text/html")], None);
+        assert_eq!(status(&redirect), 302);
+        let o = outcome_of("GET", "/app", &redirect);
+        assert!(!o.forwarded);
+        h.vm.request_started();
+        let _ = h.engine.finish_request(&o, 302, 900, &mut h.vm);
+        // A forwarded request that never got a response is not traffic when the status is read.
+        h.vm.request_started();
+        let _ =
+            h.engine
+                .finish_request(&outcome_of("GET", "/public/a", &public), 0, 900, &mut h.vm);
+        let u = take(&mut h);
+        assert_eq!(
+            value(&u, "oauth2_proxy_requests_total.code.302"),
+            1,
+            "{u:?}"
+        );
+        assert_eq!(
+            value(&u, "oauth2_proxy_requests_total.code.502"),
+            i64::from(!off),
+            "{u:?}"
+        );
+        assert_eq!(
+            value(&u, "oauth2_proxy_requests_total.code.upstream"),
+            if off { 2 } else { 0 },
+            "{u:?}"
+        );
+    }
+    let mut cfg = base_config();
+    merge(&mut cfg, &json!({"metrics": {"upstream_statuses": false}}));
+    let err = portcullis_core::Engine::from_json(cfg.to_string().as_bytes())
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("upstream_status"), "{err}");
+}

@@ -92,6 +92,31 @@ describe('health checks', () => {
   });
 });
 
+describe('metrics.upstream_status', () => {
+  // The echo app answers a forwarded request; our own replies (403 here) are counted by their code
+  // either way. With the option off the forwarded response's status is never read (one host call
+  // saved per request) and the request counts as code="upstream".
+  for (const off of [false, true]) {
+    it(off ? 'off: forwarded requests count as code="upstream", our 403s as 403' : 'on (default): forwarded requests count by the upstream\'s code', async () => {
+      const s = await startStack({
+        plugin: { ...plugin, public_paths: ['/public/*'], ...(off ? { metrics: { upstream_status: false } } : {}) },
+        name: `ops-status-${off ? 'off' : 'on'}`,
+      });
+      try {
+        for (let i = 0; i < 3; i += 1) assert.equal((await get(`${s.app}/public/x`)).status, 200);
+        assert.equal((await get(`${s.app}/elsewhere`, { headers: api })).status, 403);
+        await sleep(1500); // the tick that exports the counts
+        const code = async (c) => counter(s, new RegExp(`^oauth2_proxy_requests_total\\{code="${c}"\\}`));
+        assert.equal(await code('200'), off ? 0 : 3);
+        assert.equal(await code('upstream'), off ? 3 : 0);
+        assert.equal(await code('403'), 1);
+      } finally {
+        s.stop();
+      }
+    });
+  }
+});
+
 describe('the decision log', () => {
   let s;
   before(async () => { s = await startStack({ plugin, name: 'ops-log' }); });

@@ -165,6 +165,9 @@ pub struct Config {
     pub health: Health,
     /// How decision log lines are written.
     pub log_format: LogFormat,
+    /// `metrics.upstream_status`: read every forwarded response's status for `requests_total{code}`
+    /// (default); `false` counts forwarded requests as `code="upstream"` and saves the host call.
+    pub metrics_upstream_status: bool,
     /// Whether `{prefix}/token` (the session token page for CLIs) is served.
     pub token_page: bool,
     /// Flyte's client configuration and metadata endpoints, when configured.
@@ -219,6 +222,8 @@ struct RawConfig {
     health: operations::RawHealth,
     #[serde(default)]
     log: operations::RawLog,
+    #[serde(default)]
+    metrics: operations::RawMetrics,
     #[serde(default)]
     token_page: bool,
     #[serde(default)]
@@ -579,6 +584,7 @@ impl Config {
         Ok(Config {
             health,
             log_format,
+            metrics_upstream_status: raw.metrics.upstream_status,
             token_page: raw.token_page,
             flyte,
             #[cfg(feature = "oidc")]

@@ -55,6 +55,27 @@ fn default_ready() -> Option<String> {
     Some(String::from("/ready"))
 }
 
+/// The `metrics` section.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMetrics {
+    /// Read each forwarded response's status for `requests_total{code}` (a host call per request).
+    #[serde(default = "default_true")]
+    pub(super) upstream_status: bool,
+}
+
+impl Default for RawMetrics {
+    fn default() -> Self {
+        RawMetrics {
+            upstream_status: true,
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawLog {
