@@ -81,6 +81,8 @@ export const COMPARISONS = [
   ['wasm-session', 'native-oauth2'],
   ['wasm-session-nocache', 'wasm-session'],
   ['wasm-session-lean', 'wasm-session'],
+  ['wasm-session-leanest', 'wasm-noop'],
+  ['wasm-public-nostatus', 'wasm-noop'],
   ['wasm-bearer', 'native-jwt'],
   ['wasm-bearer-cached', 'native-jwt'],
   ['wasm-session-browser', 'wasm-noop-browser'],
@@ -183,6 +185,10 @@ export function benchCases(idp, { wasm = WASM } = {}) {
     { name: 'wasm-session', label: 'Portcullis, valid session cookie', filters: [portcullisFilter(wasm, plugin)], path: '/', ready: true, headers: portcullisSession },
     // The identity-header lever: one family (`headers.identity: ["x-forwarded"]`), four headers fewer.
     { name: 'wasm-session-lean', label: 'Portcullis, valid session, X-Forwarded-* only', filters: [portcullisFilter(wasm, { ...plugin, headers: { identity: ['x-forwarded'] } })], path: '/', ready: true, headers: portcullisSession },
+    // Both levers that are configuration: one identity family, and the forwarded response's status
+    // not read (`metrics.upstream_status: false`), for the session and the public route.
+    { name: 'wasm-session-leanest', label: 'Portcullis, valid session, X-Forwarded-* only, status unread', filters: [portcullisFilter(wasm, { ...plugin, headers: { identity: ['x-forwarded'] }, metrics: { upstream_status: false } })], path: '/', ready: true, headers: portcullisSession },
+    { name: 'wasm-public-nostatus', label: 'Portcullis, public route, status unread', filters: [portcullisFilter(wasm, { ...plugin, metrics: { upstream_status: false } })], path: '/public/x', ready: true, headers: async () => ({}) },
     { name: 'wasm-session-nocache', label: 'Portcullis, session cookie, cache off', filters: [portcullisFilter(wasm, { ...plugin, session_cache_size: 0 })], path: '/', ready: true, headers: portcullisSession },
     { name: 'wasm-public', label: 'Portcullis, public route', filters: [portcullisFilter(wasm, plugin)], path: '/public/x', ready: true, headers: async () => ({}) },
     { name: 'native-jwt', label: 'Envoy jwt_authn, RS256 bearer (no cache)', filters: [jwtAuthnFilter(idp)], path: '/', headers: async () => ({ authorization: `Bearer ${token}` }) },

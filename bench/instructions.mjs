@@ -33,7 +33,7 @@ const WARMUP = Number(process.env.INSTR_WARMUP) || 300;
 const OUT = path.join(ROOT, 'target/bench/callgrind');
 // What runs without BENCH_ONLY (wasm-session-browser before wasm-noop-browser: the latter sends the
 // former's session cookie). Each case takes ~3-4 min under callgrind.
-const DEFAULT_CASES = ['passthrough', 'wasm-noop', 'wasm-public', 'wasm-session', 'wasm-session-lean', 'wasm-session-browser', 'wasm-noop-browser', 'wasm-bearer-cached', 'wasm-bearer', 'native-jwt'];
+const DEFAULT_CASES = ['passthrough', 'wasm-noop', 'wasm-public', 'wasm-session', 'wasm-session-lean', 'wasm-session-leanest', 'wasm-public-nostatus', 'wasm-session-browser', 'wasm-noop-browser', 'wasm-bearer-cached', 'wasm-bearer', 'native-jwt'];
 fs.mkdirSync(OUT, { recursive: true });
 
 const idp = await startFastIdp({});
