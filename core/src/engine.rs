@@ -282,7 +282,7 @@ impl Engine {
                         self.admit(
                             route,
                             req.method,
-                            !wants_json(req),
+                            || !wants_json(req),
                             self.upstream_edits(req, None, false, route.forward_session_cookie),
                             h,
                         )
@@ -322,7 +322,7 @@ impl Engine {
         if !edits.remove.iter().any(|n| n.eq_ignore_ascii_case(header)) {
             edits.remove.push(String::from(header));
         }
-        self.admit(route, req.method, !wants_json(req), edits, &hit)
+        self.admit(route, req.method, || !wants_json(req), edits, &hit)
     }
 
     /// Whether the request carries a session cookie (well-formed as a set; whether it opens is
@@ -336,12 +336,13 @@ impl Engine {
     }
 
     /// An identity is known: the route's requirements decide (403 naming the failed one), then the
-    /// identity headers are added to `edits`.
+    /// identity headers are added to `edits`. `browser` is asked only for a 403 (reading `Accept`
+    /// costs more than the rest of a cache hit on a browser's request).
     fn admit(
         &self,
         route: &Route,
         method: &str,
-        browser: bool,
+        browser: impl FnOnce() -> bool,
         mut edits: HeaderEdits,
         hit: &Arc<CachedSession>,
     ) -> Decision {
@@ -356,7 +357,7 @@ impl Engine {
                 )
                 .traced(&route.name, Some(&hit.identity.user));
             }
-            return response::forbidden(unmet.requirement, &route.name, browser)
+            return response::forbidden(unmet.requirement, &route.name, browser())
                 .traced(&route.name, Some(&hit.identity.user));
         }
         edits.identity = Some(hit.upstream.clone());
@@ -550,7 +551,7 @@ impl Engine {
         may_wait: bool,
     ) -> Decision {
         match verdict {
-            Verdict::Valid(hit) => self.admit(ctx.route, ctx.method, ctx.browser, edits(), &hit),
+            Verdict::Valid(hit) => self.admit(ctx.route, ctx.method, || ctx.browser, edits(), &hit),
             Verdict::Invalid(reason) => response::bearer_challenge(ctx.realm, 401, reason, None),
             Verdict::Failed(status, reason) => self.fail(status, reason, ctx.browser, Vec::new()),
             Verdict::NotReady => self.fail(503, Reason::ProviderNotReady, ctx.browser, Vec::new()),
