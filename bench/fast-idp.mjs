@@ -16,19 +16,12 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
 
+import { userClaims } from '../tests/idp/users.mjs';
+
 const b64 = (s) => Buffer.from(s).toString('base64url');
 
-/** Claims of a user, shaped like tests/idp/server.mjs's (so sessions are the same size as there). */
-export function userClaims(sub) {
-  return {
-    sub,
-    email: `${sub}@example.com`,
-    email_verified: true,
-    name: `${sub[0].toUpperCase()}${sub.slice(1)} Example`,
-    preferred_username: sub,
-    groups: sub === 'alice' ? ['admins', 'staff'] : ['staff'],
-  };
-}
+// Claims of a user: the same as tests/idp/server.mjs's (so sessions are the same size as there).
+export { userClaims };
 
 export async function startFastIdp({ port = 0, host = '127.0.0.1', tokenTtl = 3600 } = {}) {
   const { privateKey, publicKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });

@@ -6,6 +6,8 @@
 // tests/idp/check-features.mjs, which exercises all of it.
 import Provider, { errors } from 'oidc-provider';
 
+import { userClaims } from './users.mjs';
+
 const port = Number(process.env.IDP_PORT || 9000);
 const issuer = `http://127.0.0.1:${port}`;
 const origins = (process.env.APP_ORIGINS || 'http://localhost:8080').split(',').filter(Boolean);
@@ -147,12 +149,7 @@ const configuration = {
       accountId: sub,
       async claims(use) {
         const claims = {
-          sub,
-          email: `${sub}@example.com`,
-          email_verified: true,
-          name: `${sub[0].toUpperCase()}${sub.slice(1)} Example`,
-          preferred_username: sub,
-          groups: sub === 'alice' ? ['admins', 'staff'] : ['staff'],
+          ...userClaims(sub),
           ...(Object.hasOwn(TEST_USERS, sub) ? TEST_USERS[sub] : {}),
         };
         if (use === 'id_token' && Object.hasOwn(USERINFO_ONLY, sub)) {

@@ -87,6 +87,22 @@ pub const OPS: &[Op] = &[
     op!("request", "public", |o| o.request(Page::Public)),
 ];
 
+/// `session` as the engine seals a session cookie: JSON, AES-256-GCM-SIV under the first key, bound to
+/// the cookie name and the issuer and client id.
+fn seal_session(engine: &Engine, session: &Session) -> String {
+    let cfg = engine.config();
+    let json = serde_json::to_vec(session).unwrap();
+    cfg.keys
+        .seal(
+            Purpose::Session,
+            &cfg.cookie_name,
+            &cfg.binding,
+            &json,
+            &mut OsRng,
+        )
+        .unwrap()
+}
+
 /// Which browser request [`Ops::request`] sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Page {
@@ -237,18 +253,7 @@ impl Ops {
         let engine = Engine::from_json(config().to_string().as_bytes()).unwrap();
         let cfg = engine.config();
         let session = session();
-        let seal = |s: &Session| {
-            let json = serde_json::to_vec(s).unwrap();
-            cfg.keys
-                .seal(
-                    Purpose::Session,
-                    &cfg.cookie_name,
-                    &cfg.binding,
-                    &json,
-                    &mut OsRng,
-                )
-                .unwrap()
-        };
+        let seal = |s: &Session| seal_session(&engine, s);
         let sealed = seal(&session);
         // A full cache (the default 1024 sessions), ours among them.
         let mut cache = SessionCache::new(cfg.session_cache_size);
@@ -391,17 +396,7 @@ impl Ops {
     /// Seals the session as the engine does at login and refresh: JSON, then AES-256-GCM-SIV under
     /// the first key, bound to the cookie name and the issuer and client id.
     pub fn session_seal(&self) -> String {
-        let cfg = self.engine.config();
-        let json = serde_json::to_vec(&self.session).unwrap();
-        cfg.keys
-            .seal(
-                Purpose::Session,
-                &cfg.cookie_name,
-                &cfg.binding,
-                &json,
-                &mut OsRng,
-            )
-            .unwrap()
+        seal_session(&self.engine, &self.session)
     }
 
     /// Opens the sealed session as the engine does on a cache miss: AEAD open, then the JSON parse.
