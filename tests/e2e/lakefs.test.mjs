@@ -67,9 +67,11 @@ async function idpCode(s, user, { client = 'lakefs-cli' } = {}) {
   return { code, state: verifier, redirect_uri: REDIRECT };
 }
 
+// `--name=value`: a code or a verifier is random base64url and starts with '-' one time in 64, which
+// argparse would read as an option (seen once in CI: "argument --state: expected one argument").
 const loginArgs = (s, c, ttl, mode = 'web-identity') => [
   '--mode', mode, '--host', `http://127.0.0.1:${s.listen}`,
-  '--code', c.code, '--state', c.state, '--redirect-uri', c.redirect_uri, ...(ttl === undefined ? [] : ['--ttl', String(ttl)]),
+  `--code=${c.code}`, `--state=${c.state}`, `--redirect-uri=${c.redirect_uri}`, ...(ttl === undefined ? [] : ['--ttl', String(ttl)]),
 ];
 
 function decode(token) {
@@ -280,7 +282,7 @@ describe('lakeFS web identity with the public client lakefs-cli (PKCE verifier a
     }
     // The same refusal as the SDK sees it.
     for (const t of [expired, foreign]) {
-      const out = await sdk(['--mode', 'token', '--host', `http://127.0.0.1:${s.listen}`, '--token', t]);
+      const out = await sdk(['--mode', 'token', '--host', `http://127.0.0.1:${s.listen}`, `--token=${t}`]);
       assert.equal(out.ok, false, JSON.stringify(out));
       assert.equal(out.exception, 'NotAuthorizedException');
       assert.equal(out.status, 401);
